@@ -1,0 +1,78 @@
+/**
+ * Polls every agent of `WORKER_NODES` at `http://<node>:METRICS_PORT/metrics/containers`, concurrently,
+ * every `CACHE_TTL`, each with `AGENT_TIMEOUT`. A report that fails its Schema counts as a failed poll:
+ * that agent's last good report is kept and grows stale, so its replicas fall back by age.
+ */
+import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import { Duration, Effect, Layer, Schedule } from "effect"
+import { AgentReports, type NodeReport } from "../../src/AgentReports.ts"
+import { LbConfig } from "../../src/Config.ts"
+import { AgentReport } from "../../src/domain/AgentReport.ts"
+
+export const agentUrl = (node: string, metricsPort: number): string =>
+  node.includes(":")
+    ? `http://${node}/metrics/containers`
+    : `http://${node}:${metricsPort}/metrics/containers`
+
+export const layer = Layer.scoped(
+  AgentReports,
+  Effect.gen(function* () {
+    const config = yield* LbConfig
+    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
+    const clock = yield* Effect.clock
+    const reports = new Map<string, NodeReport>(
+      config.workerNodes.map((node) => [
+        node,
+        { node, report: undefined, receivedAt: 0, lastError: undefined },
+      ]),
+    )
+    let version = 0
+
+    const poll = (node: string) =>
+      client.execute(HttpClientRequest.get(agentUrl(node, config.metricsPort))).pipe(
+        Effect.flatMap(HttpClientResponse.schemaBodyJson(AgentReport)),
+        Effect.scoped,
+        Effect.timeoutFail({
+          duration: Duration.millis(config.agentTimeoutMs),
+          onTimeout: () => `no answer within ${config.agentTimeoutMs} ms`,
+        }),
+        Effect.matchEffect({
+          onSuccess: (report) =>
+            Effect.sync(() => {
+              reports.set(node, {
+                node,
+                report,
+                receivedAt: clock.unsafeCurrentTimeMillis(),
+                lastError: undefined,
+              })
+            }),
+          onFailure: (error) => {
+            const reason = typeof error === "string" ? error : error.message
+            const previous = reports.get(node)
+            const firstFailure = previous?.lastError === undefined
+            reports.set(node, {
+              node,
+              report: previous?.report,
+              receivedAt: previous?.receivedAt ?? 0,
+              lastError: reason,
+            })
+            return firstFailure
+              ? Effect.logWarning("agent poll failed; its metrics will go stale").pipe(
+                  Effect.annotateLogs({ node, reason }),
+                )
+              : Effect.void
+          },
+        }),
+      )
+
+    yield* Effect.forEach(config.workerNodes, poll, { concurrency: "unbounded", discard: true }).pipe(
+      Effect.tap(() => {
+        version++
+      }),
+      Effect.repeat(Schedule.fixed(Duration.millis(config.cacheTtlMs))),
+      Effect.forkScoped,
+    )
+
+    return { latest: () => [...reports.values()], version: () => version }
+  }),
+)

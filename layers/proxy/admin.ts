@@ -1,0 +1,97 @@
+/** The balancer's own endpoints: the PRD's `GET /metrics` JSON and the `/_lb/*` views. */
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { Effect } from "effect"
+import { LbConfig } from "../../src/Config.ts"
+import { Discovery } from "../../src/Discovery.ts"
+import { HealthProbe } from "../../src/HealthProbe.ts"
+import { LeaseStore } from "../../src/LeaseStore.ts"
+import { MetricsSource } from "../../src/MetricsSource.ts"
+import { RoutingStats } from "../../src/RoutingStats.ts"
+import { Selector } from "../../src/Selector.ts"
+import { loadScore } from "../../src/score.ts"
+
+export const sendJson = (res: ServerResponse, status: number, body: unknown): void => {
+  const payload = JSON.stringify(body)
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(payload),
+    "cache-control": "no-store",
+  })
+  res.end(payload)
+}
+
+/** Builds the handler of the balancer's own paths; it returns false for paths that are proxied. */
+export const makeAdmin = Effect.gen(function* () {
+  const config = yield* LbConfig
+  const discovery = yield* Discovery
+  const health = yield* HealthProbe
+  const leases = yield* LeaseStore
+  const metrics = yield* MetricsSource
+  const stats = yield* RoutingStats
+  const { algorithm } = yield* Selector
+  const clock = yield* Effect.clock
+
+  const metricsJson = () => ({
+    ...stats.snapshot(),
+    algorithm,
+    leases: leases.totals(),
+  })
+
+  const replicasJson = () => {
+    const now = clock.unsafeCurrentTimeMillis()
+    return discovery.current().map((replica) => {
+      const state = health.state(replica.id)
+      const sample = metrics.get(replica.id)
+      return {
+        id: replica.id,
+        name: replica.name,
+        origin: replica.origin,
+        node: replica.node ?? null,
+        healthy: health.isHealthy(replica.id),
+        consecutive_failures: state?.consecutiveFailures ?? 0,
+        last_error: state?.lastError ?? null,
+        active_leases: leases.active(replica.id),
+        picks: stats.decisionsFor(replica.id),
+        metrics:
+          sample === undefined
+            ? null
+            : {
+                cpu_percent: sample.cpuPercent,
+                memory_percent: sample.memoryPercent,
+                network_mbps: sample.networkMbps,
+                age_ms: now - sample.sampledAt,
+                fresh: now - sample.sampledAt <= config.metricsMaxAgeMs,
+              },
+        score: sample === undefined ? null : loadScore(sample, config),
+      }
+    })
+  }
+
+  const healthJson = () => {
+    const known = discovery.current()
+    const healthy = known.filter((replica) => health.isHealthy(replica.id)).length
+    return { status: "ok", algorithm, replicas_known: known.length, replicas_healthy: healthy }
+  }
+
+  const routes: Record<string, () => unknown> = {
+    [config.metricsPath]: metricsJson,
+    "/_lb/health": healthJson,
+    "/_lb/replicas": replicasJson,
+  }
+
+  return (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
+    const route = routes[path]
+    if (route === undefined) {
+      if (!path.startsWith("/_lb/")) return false
+      sendJson(res, 404, { error: "not_found", message: `no balancer endpoint at ${path}` })
+      return true
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.setHeader("allow", "GET, HEAD")
+      sendJson(res, 405, { error: "method_not_allowed", message: `${path} answers GET only` })
+      return true
+    }
+    sendJson(res, 200, route())
+    return true
+  }
+})

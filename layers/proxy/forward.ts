@@ -1,0 +1,227 @@
+/**
+ * One proxied request: pick a replica, take a lease, stream the request to it and its response back,
+ * release the lease however the exchange ends. Written against undici's dispatch handler so bodies
+ * flow chunk by chunk with backpressure both ways and nothing is buffered.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { performance } from "node:perf_hooks"
+import type { Dispatcher, Pool } from "undici"
+import type { Algorithm } from "../../src/domain/Algorithm.ts"
+import type { Replica } from "../../src/domain/Replica.ts"
+import type { HealthProbeShape } from "../../src/HealthProbe.ts"
+import type { Lease, LeaseStoreShape } from "../../src/LeaseStore.ts"
+import type { Candidates } from "../../src/ReplicaPool.ts"
+import type { RoutingStatsShape } from "../../src/RoutingStats.ts"
+import type { Decision } from "../../src/Selector.ts"
+import { sendJson } from "./admin.ts"
+import { clientAddressOf, forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts"
+
+export interface ForwardContext {
+  readonly candidates: () => Candidates
+  readonly pick: (candidates: ReadonlyArray<Replica>) => Decision | undefined
+  readonly algorithm: Algorithm
+  readonly upstreamOf: (replica: Replica) => Pool
+  readonly leases: LeaseStoreShape
+  readonly health: HealthProbeShape
+  readonly stats: RoutingStatsShape
+  readonly targetService: string
+  readonly debugRouting: boolean
+  readonly logEveryNRequests: number
+  readonly log: (message: string, annotations: Record<string, unknown>) => void
+}
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
+
+/** Errors raised before the connection carried a byte of the request: safe to try another replica. */
+const CONNECT_FAILURES = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "UND_ERR_CONNECT_TIMEOUT",
+])
+
+const TIMEOUTS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"])
+
+export const forward = (context: ForwardContext, req: IncomingMessage, res: ServerResponse): void => {
+  const requestNumber = context.stats.recordRequest()
+  if (context.logEveryNRequests > 0 && requestNumber % context.logEveryNRequests === 0) {
+    const { total_requests, requests_per_second, routing_decisions } = context.stats.snapshot()
+    context.log("routing summary", { total_requests, requests_per_second, routing_decisions })
+  }
+  const { headers, hasBody } = forwardRequestHeaders(
+    req.rawHeaders,
+    clientAddressOf(req.socket.remoteAddress),
+  )
+  const retryable = !hasBody && IDEMPOTENT.has(req.method ?? "GET")
+  route(context, req, res, headers, hasBody, retryable ? undefined : null)
+}
+
+/**
+ * `excluded`: undefined on a first attempt that may be retried, a replica on the retry (which must
+ * avoid it), null when the request may not be retried.
+ */
+const route = (
+  context: ForwardContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  headers: Array<string>,
+  hasBody: boolean,
+  excluded: Replica | null | undefined,
+): void => {
+  const { replicas, panic } = context.candidates()
+  const candidates = excluded ? replicas.filter((replica) => replica.id !== excluded.id) : replicas
+  if (candidates.length === 0) {
+    context.stats.recordFailure("no_replica")
+    refuse(res, 503, {
+      error: "no_replica",
+      message: excluded
+        ? `the only replica of ${context.targetService} failed: ${excluded.name}`
+        : `no replica of ${context.targetService} is known yet`,
+    })
+    return
+  }
+  const started = performance.now()
+  const decision = context.pick(candidates)
+  const routingTimeMs = performance.now() - started
+  if (decision === undefined) {
+    context.stats.recordFailure("no_replica")
+    refuse(res, 503, {
+      error: "no_fresh_metrics",
+      message: `no replica of ${context.targetService} has fresh metrics and FALLBACK_ENABLED is false`,
+    })
+    return
+  }
+  context.stats.recordDecision(decision, routingTimeMs, panic)
+  const lease = context.leases.acquire(decision.replica.id)
+  if (context.debugRouting) logDecision(context, decision, lease, routingTimeMs, panic)
+
+  const exchange = new Exchange(context, req, res, headers, hasBody, decision.replica, lease, excluded)
+  context.upstreamOf(decision.replica).dispatch(
+    {
+      origin: decision.replica.origin,
+      path: req.url ?? "/",
+      method: req.method as Dispatcher.HttpMethod,
+      headers,
+      body: hasBody ? req : null,
+    },
+    exchange,
+  )
+}
+
+const refuse = (res: ServerResponse, status: number, body: unknown) => {
+  if (!res.headersSent) sendJson(res, status, body)
+  else res.destroy()
+}
+
+const logDecision = (
+  context: ForwardContext,
+  decision: Decision,
+  lease: Lease,
+  routingTimeMs: number,
+  panic: boolean,
+) =>
+  context.log("routed", {
+    replica: decision.replica.name,
+    replica_id: decision.replica.id,
+    algorithm: context.algorithm,
+    score: decision.score ?? null,
+    leases: context.leases.active(lease.replicaId),
+    fallback: decision.fallback,
+    panic,
+    routing_time_ms: routingTimeMs,
+  })
+
+/** undici's dispatch handler for one attempt; it owns the attempt's lease. */
+class Exchange implements Dispatcher.DispatchHandler {
+  private abort: ((reason?: Error) => void) | undefined
+  private resume: (() => void) | undefined
+  private responseStarted = false
+  private finished = false
+
+  constructor(
+    private readonly context: ForwardContext,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly headers: Array<string>,
+    private readonly hasBody: boolean,
+    private readonly replica: Replica,
+    private readonly lease: Lease,
+    private readonly excluded: Replica | null | undefined,
+  ) {
+    res.once("close", this.onClientClose)
+  }
+
+  /** The client went away before the exchange ended: stop the upstream request too. */
+  private readonly onClientClose = () => {
+    if (this.finished) return
+    this.context.stats.recordFailure("client_abort")
+    this.finish()
+    this.abort?.(new Error("client closed the connection"))
+  }
+
+  private finish() {
+    this.finished = true
+    this.context.leases.release(this.lease)
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    if (this.finished) abort(new Error("client closed the connection"))
+    else this.abort = abort
+  }
+
+  onHeaders(
+    statusCode: number,
+    rawHeaders: Array<Buffer>,
+    resume: () => void,
+    statusMessage?: string,
+  ): boolean {
+    // 1xx interim responses (100 Continue) are answered by Node's server itself.
+    if (statusCode < 200 || this.finished) return true
+    this.responseStarted = true
+    this.resume = resume
+    this.context.stats.recordResponse(statusCode)
+    this.res.writeHead(statusCode, statusMessage ?? "", forwardResponseHeaders(rawHeaders))
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.finished) return true
+    if (this.res.write(chunk)) return true
+    // Backpressure: undici pauses the upstream socket until the client drains.
+    this.res.once("drain", this.resume!)
+    return false
+  }
+
+  onComplete(): void {
+    if (this.finished) return
+    this.finish()
+    this.res.end()
+  }
+
+  onError(error: Error & { code?: string }): void {
+    if (this.finished) return
+    this.finish()
+    const connectFailed = CONNECT_FAILURES.has(error.code ?? "")
+    if (connectFailed) this.context.health.reportFailure(this.replica.id, `${error.code}: ${error.message}`)
+    if (connectFailed && this.excluded === undefined && !this.responseStarted) {
+      this.res.off("close", this.onClientClose)
+      this.context.stats.recordRetry()
+      route(this.context, this.req, this.res, this.headers, this.hasBody, this.replica)
+      return
+    }
+    const timedOut = TIMEOUTS.has(error.code ?? "")
+    this.context.stats.recordFailure(timedOut ? "upstream_timeout" : "upstream_error")
+    if (this.responseStarted) {
+      // Too late for a status: cut the response so the client sees it incomplete, not truncated-as-whole.
+      this.res.destroy(error)
+      return
+    }
+    refuse(this.res, timedOut ? 504 : 502, {
+      error: timedOut ? "upstream_timeout" : "upstream_error",
+      message: `replica ${this.replica.name} failed: ${error.code ?? error.name}: ${error.message}`,
+    })
+  }
+}

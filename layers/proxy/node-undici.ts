@@ -1,0 +1,122 @@
+/**
+ * The data plane: a raw `node:http` server and one keep-alive undici Pool per replica, both owned by
+ * this layer's scope. Effect's HTTP stack costs about ten times the raw path per request (DESIGN.md
+ * §3), so per-request work here is plain callback code over state owned by the Effect services.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { Duration, Effect, Layer, Runtime, Schedule } from "effect"
+import { Pool } from "undici"
+import { LbConfig } from "../../src/Config.ts"
+import { Discovery } from "../../src/Discovery.ts"
+import type { Replica } from "../../src/domain/Replica.ts"
+import { HealthProbe } from "../../src/HealthProbe.ts"
+import { LeaseStore } from "../../src/LeaseStore.ts"
+// biome-ignore lint/suspicious/noShadowRestrictedNames: the design card names the service Proxy
+import { Proxy } from "../../src/Proxy.ts"
+import { ReplicaPool } from "../../src/ReplicaPool.ts"
+import { RoutingStats } from "../../src/RoutingStats.ts"
+import { Selector } from "../../src/Selector.ts"
+import { makeAdmin } from "./admin.ts"
+import { type ForwardContext, forward } from "./forward.ts"
+
+const listen = (server: Server, host: string, port: number) =>
+  Effect.async<AddressInfo, Error>((resume) => {
+    const onError = (error: Error) => resume(Effect.fail(error))
+    server.once("error", onError)
+    server.listen(port, host, () => {
+      server.off("error", onError)
+      resume(Effect.succeed(server.address() as AddressInfo))
+    })
+  })
+
+const close = (server: Server) =>
+  Effect.async<void>((resume) => {
+    server.close(() => resume(Effect.void))
+    server.closeIdleConnections()
+  })
+
+export const layer = Layer.scoped(
+  Proxy,
+  Effect.gen(function* () {
+    const config = yield* LbConfig
+    const discovery = yield* Discovery
+    const pool = yield* ReplicaPool
+    const selector = yield* Selector
+    const leases = yield* LeaseStore
+    const health = yield* HealthProbe
+    const stats = yield* RoutingStats
+    const admin = yield* makeAdmin
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+
+    const upstreams = new Map<string, Pool>()
+    const upstreamOf = (replica: Replica): Pool => {
+      let upstream = upstreams.get(replica.origin)
+      if (upstream === undefined) {
+        upstream = new Pool(replica.origin, {
+          connections: config.upstreamMaxConnections,
+          connectTimeout: config.upstreamConnectTimeoutMs,
+          headersTimeout: config.upstreamResponseTimeoutMs,
+          bodyTimeout: config.upstreamResponseTimeoutMs,
+        })
+        upstreams.set(replica.origin, upstream)
+      }
+      return upstream
+    }
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(() => Promise.allSettled([...upstreams.values()].map((upstream) => upstream.close()))),
+    )
+    // Pools of replicas that left the service are closed once their in-flight requests finish.
+    yield* Effect.sync(() => {
+      const origins = new Set(discovery.current().map((replica) => replica.origin))
+      for (const [origin, upstream] of upstreams) {
+        if (origins.has(origin)) continue
+        upstreams.delete(origin)
+        void upstream.close()
+      }
+    }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(10))), Effect.forkScoped)
+
+    const log = (message: string, annotations: Record<string, unknown>) =>
+      runFork(Effect.logInfo(message).pipe(Effect.annotateLogs(annotations)))
+
+    const context: ForwardContext = {
+      candidates: pool.candidates,
+      pick: selector.pick,
+      algorithm: selector.algorithm,
+      upstreamOf,
+      leases,
+      health,
+      stats,
+      targetService: config.targetService,
+      debugRouting: config.debugRouting,
+      logEveryNRequests: config.logEveryNRequests,
+      log,
+    }
+
+    const handle = (req: IncomingMessage, res: ServerResponse) => {
+      const url = req.url ?? "/"
+      const query = url.indexOf("?")
+      if (admin(req, res, query === -1 ? url : url.slice(0, query))) return
+      forward(context, req, res)
+    }
+
+    const server = createServer({ keepAliveTimeout: 65_000 }, handle)
+    server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+      // Malformed requests get a 400 and cost only their own connection.
+      if (socket.writable && error.code !== "ECONNRESET") {
+        socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+      } else socket.destroy()
+    })
+    const address = yield* Effect.acquireRelease(listen(server, config.listenHost, config.listenPort), () =>
+      close(server),
+    ).pipe(Effect.orDie)
+    yield* Effect.logInfo("load balancer listening").pipe(
+      Effect.annotateLogs({
+        address: `${address.address}:${address.port}`,
+        algorithm: selector.algorithm,
+        service: config.targetService,
+      }),
+    )
+    return { address: { host: address.address, port: address.port } }
+  }),
+)

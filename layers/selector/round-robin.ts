@@ -1,0 +1,17 @@
+/** Strict rotation over the candidates. */
+import { Layer } from "effect"
+import { Selector, type SelectorShape } from "../../src/Selector.ts"
+import { makeTurns } from "./rotation.ts"
+
+export const layer = Layer.sync(Selector, (): SelectorShape => {
+  const nextTurn = makeTurns()
+  return {
+    algorithm: "round-robin",
+    pick: (candidates) => ({
+      replica: candidates[nextTurn() % candidates.length]!,
+      score: undefined,
+      freshMetrics: undefined,
+      fallback: false,
+    }),
+  }
+})

@@ -1,0 +1,101 @@
+/** The balancer's configuration: every environment variable, decoded and checked once at start. */
+import { Context, Effect, Layer } from "effect"
+import { Algorithm } from "./domain/Algorithm.ts"
+import type { ConfigInvalid } from "./domain/ConfigInvalid.ts"
+import {
+  boolean,
+  HostAndPort,
+  HttpOrigin,
+  list,
+  nonEmptyText,
+  nonNegativeInteger,
+  nonNegativeNumber,
+  oneOf,
+  port,
+  positiveInteger,
+  positiveNumber,
+  seconds,
+  urlPath,
+  variable,
+} from "./env.ts"
+
+export interface LbConfigShape {
+  readonly listenHost: string
+  readonly listenPort: number
+  readonly algorithm: Algorithm
+  readonly targetService: string
+  readonly targetPort: number
+  readonly network: string
+  /** Static replica origins; when non-empty they replace discovery through the agents. */
+  readonly replicas: ReadonlyArray<string>
+  readonly workerNodes: ReadonlyArray<string>
+  readonly metricsPort: number
+  readonly agentTimeoutMs: number
+  readonly cacheTtlMs: number
+  readonly metricsMaxAgeMs: number
+  readonly leaseDurationMs: number
+  readonly leaseCleanupIntervalMs: number
+  readonly cpuWeight: number
+  readonly memoryWeight: number
+  readonly networkWeight: number
+  readonly leaseCountWeight: number
+  readonly networkCapacityMbps: number
+  readonly fallbackEnabled: boolean
+  readonly healthCheckIntervalMs: number
+  readonly healthCheckTimeoutMs: number
+  readonly healthCheckPath: string
+  readonly healthyThreshold: number
+  readonly unhealthyThreshold: number
+  readonly upstreamConnectTimeoutMs: number
+  readonly upstreamResponseTimeoutMs: number
+  readonly upstreamMaxConnections: number
+  readonly metricsPath: string
+  readonly debugRouting: boolean
+  readonly logEveryNRequests: number
+}
+
+const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* () {
+  const cacheTtlMs = yield* variable("CACHE_TTL", seconds, "1")
+  return {
+    listenHost: yield* variable("LB_HOST", nonEmptyText, "0.0.0.0"),
+    listenPort: yield* variable("LB_PORT", port, "8081"),
+    algorithm: yield* variable("LB_ALGORITHM", oneOf(Algorithm), "lease"),
+    targetService: yield* variable("TARGET_SERVICE", nonEmptyText, "web-stress"),
+    targetPort: yield* variable("TARGET_PORT", port, "8080"),
+    network: yield* variable("LB_NETWORK", nonEmptyText, "swarmguard-net"),
+    replicas: yield* variable("REPLICAS", list(HttpOrigin, "comma-separated http://host:port URLs"), ""),
+    workerNodes: yield* variable(
+      "WORKER_NODES",
+      list(HostAndPort, "comma-separated host names or addresses, each optionally with :port"),
+      "worker-1,worker-2,worker-3",
+    ),
+    metricsPort: yield* variable("METRICS_PORT", port, "8082"),
+    agentTimeoutMs: yield* variable("AGENT_TIMEOUT", seconds, "2"),
+    cacheTtlMs,
+    metricsMaxAgeMs: yield* variable("METRICS_MAX_AGE", seconds, String((3 * cacheTtlMs) / 1000)),
+    leaseDurationMs: yield* variable("LEASE_DURATION", seconds, "30"),
+    leaseCleanupIntervalMs: yield* variable("LEASE_CLEANUP_INTERVAL", seconds, "1"),
+    cpuWeight: yield* variable("CPU_WEIGHT", nonNegativeNumber, "0.5"),
+    memoryWeight: yield* variable("MEMORY_WEIGHT", nonNegativeNumber, "0.3"),
+    networkWeight: yield* variable("NETWORK_WEIGHT", nonNegativeNumber, "0.2"),
+    leaseCountWeight: yield* variable("LEASE_COUNT_WEIGHT", nonNegativeNumber, "10.0"),
+    networkCapacityMbps: yield* variable("NETWORK_CAPACITY_MBPS", positiveNumber, "100"),
+    fallbackEnabled: yield* variable("FALLBACK_ENABLED", boolean, "true"),
+    healthCheckIntervalMs: yield* variable("HEALTH_CHECK_INTERVAL", seconds, "5"),
+    healthCheckTimeoutMs: yield* variable("HEALTH_CHECK_TIMEOUT", seconds, "2"),
+    healthCheckPath: yield* variable("HEALTH_CHECK_PATH", urlPath, "/health"),
+    healthyThreshold: yield* variable("HEALTHY_THRESHOLD", positiveInteger, "2"),
+    unhealthyThreshold: yield* variable("UNHEALTHY_THRESHOLD", positiveInteger, "3"),
+    upstreamConnectTimeoutMs: yield* variable("UPSTREAM_CONNECT_TIMEOUT", seconds, "5"),
+    upstreamResponseTimeoutMs: yield* variable("UPSTREAM_RESPONSE_TIMEOUT", seconds, "60"),
+    upstreamMaxConnections: yield* variable("UPSTREAM_MAX_CONNECTIONS", positiveInteger, "256"),
+    metricsPath: yield* variable("LB_METRICS_PATH", urlPath, "/metrics"),
+    debugRouting: yield* variable("DEBUG_ROUTING", boolean, "false"),
+    logEveryNRequests: yield* variable("LOG_EVERY_N_REQUESTS", nonNegativeInteger, "100"),
+  }
+})
+
+export class LbConfig extends Context.Tag("swarmguard/LbConfig")<LbConfig, LbConfigShape>() {
+  /** Reads the environment through the current ConfigProvider (tests use `ConfigProvider.fromMap`). */
+  static readonly layer: Layer.Layer<LbConfig, ConfigInvalid> = Layer.effect(LbConfig, load)
+}

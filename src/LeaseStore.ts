@@ -1,0 +1,32 @@
+/**
+ * Active leases per replica. A lease is taken when a request is routed and released when it ends;
+ * `LEASE_DURATION` only guards against leaks. `acquire`/`release` are synchronous because the data
+ * plane calls them per request; expiry runs in a background fiber.
+ */
+import { Context, type Effect } from "effect"
+import type { ReplicaId } from "./domain/Replica.ts"
+
+export interface Lease {
+  readonly id: number
+  readonly replicaId: ReplicaId
+  readonly expiresAt: number
+}
+
+export interface LeaseTotals {
+  readonly acquired: number
+  readonly released: number
+  readonly expired: number
+  readonly active: number
+}
+
+export interface LeaseStoreShape {
+  readonly acquire: (replicaId: ReplicaId) => Lease
+  /** Idempotent: a lease already released or expired is left alone. */
+  readonly release: (lease: Lease) => void
+  readonly active: (replicaId: ReplicaId) => number
+  readonly totals: () => LeaseTotals
+  /** Expires every lease due now; returns how many. The layer's fiber runs it on a schedule. */
+  readonly expireDue: Effect.Effect<number>
+}
+
+export class LeaseStore extends Context.Tag("swarmguard/LeaseStore")<LeaseStore, LeaseStoreShape>() {}

@@ -1,0 +1,144 @@
+/**
+ * What the balancer did, counted on the data plane (plain counters, no allocation per request) and
+ * summarised as the PRD's `GET /metrics` JSON.
+ */
+import { Context, Effect, Layer } from "effect"
+import type { ReplicaId } from "./domain/Replica.ts"
+import type { Decision } from "./Selector.ts"
+
+/** Requests per second is averaged over this many trailing seconds. */
+const RATE_WINDOW_SECONDS = 10
+
+export type FailureKind = "upstream_error" | "upstream_timeout" | "no_replica" | "client_abort"
+
+export interface StatsSnapshot {
+  readonly total_requests: number
+  readonly requests_per_second: number
+  readonly routing_decisions: Record<ReplicaId, number>
+  readonly avg_routing_time_ms: number
+  /** Share of metrics-reading decisions made with fresh metrics; null when none read metrics. */
+  readonly cache_hit_rate: number | null
+  readonly fallback_decisions: number
+  readonly panic_decisions: number
+  readonly retries: number
+  readonly responses: Record<string, number>
+  readonly failures: Record<FailureKind, number>
+  readonly uptime_seconds: number
+}
+
+export interface RoutingStatsShape {
+  /** A request arrived (counted before routing, so refused requests count too); returns the count. */
+  readonly recordRequest: () => number
+  readonly recordDecision: (decision: Decision, routingTimeMs: number, panic: boolean) => void
+  readonly recordRetry: () => void
+  readonly recordResponse: (status: number) => void
+  readonly recordFailure: (kind: FailureKind) => void
+  readonly decisionsFor: (replicaId: ReplicaId) => number
+  readonly snapshot: () => StatsSnapshot
+}
+
+export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<RoutingStats, RoutingStatsShape>() {
+  static readonly layer = Layer.effect(
+    RoutingStats,
+    Effect.gen(function* () {
+      // Data-plane counters read the clock service synchronously (TestClock in tests).
+      const clock = yield* Effect.clock
+      const startedAt = clock.unsafeCurrentTimeMillis()
+      let total = 0
+      let routingTimeMs = 0
+      let routed = 0
+      let metricsDecisions = 0
+      let freshDecisions = 0
+      let fallbacks = 0
+      let panics = 0
+      let retries = 0
+      const decisions = new Map<ReplicaId, number>()
+      const responses = [0, 0, 0, 0, 0, 0]
+      const failures: Record<FailureKind, number> = {
+        upstream_error: 0,
+        upstream_timeout: 0,
+        no_replica: 0,
+        client_abort: 0,
+      }
+      // One bucket per second of the trailing window, indexed by second modulo its length.
+      const buckets = new Array<number>(RATE_WINDOW_SECONDS + 1).fill(0)
+      const bucketSecond = new Array<number>(RATE_WINDOW_SECONDS + 1).fill(-1)
+
+      const recordRequest = () => {
+        total++
+        const second = Math.floor(clock.unsafeCurrentTimeMillis() / 1000)
+        const slot = second % buckets.length
+        if (bucketSecond[slot] !== second) {
+          bucketSecond[slot] = second
+          buckets[slot] = 0
+        }
+        buckets[slot]!++
+        return total
+      }
+
+      const requestsPerSecond = (now: number) => {
+        const second = Math.floor(now / 1000)
+        let count = 0
+        for (let slot = 0; slot < buckets.length; slot++) {
+          const age = second - bucketSecond[slot]!
+          if (age >= 0 && age < RATE_WINDOW_SECONDS) count += buckets[slot]!
+        }
+        // The window covers the current (partial) second; early on it only covers the uptime.
+        const windowSeconds = Math.min(
+          RATE_WINDOW_SECONDS - 1 + (now % 1000) / 1000,
+          (now - startedAt) / 1000,
+        )
+        return windowSeconds > 0 ? count / windowSeconds : 0
+      }
+
+      const service: RoutingStatsShape = {
+        recordRequest,
+        recordDecision: (decision, timeMs, panic) => {
+          routed++
+          routingTimeMs += timeMs
+          const replicaId = decision.replica.id
+          decisions.set(replicaId, (decisions.get(replicaId) ?? 0) + 1)
+          if (decision.freshMetrics !== undefined) {
+            metricsDecisions++
+            if (decision.freshMetrics) freshDecisions++
+          }
+          if (decision.fallback) fallbacks++
+          if (panic) panics++
+        },
+        recordRetry: () => {
+          retries++
+        },
+        recordResponse: (status) => {
+          responses[Math.min(5, Math.floor(status / 100))]!++
+        },
+        recordFailure: (kind) => {
+          failures[kind]++
+        },
+        decisionsFor: (replicaId) => decisions.get(replicaId) ?? 0,
+        snapshot: () => {
+          const now = clock.unsafeCurrentTimeMillis()
+          return {
+            total_requests: total,
+            requests_per_second: Math.round(requestsPerSecond(now) * 100) / 100,
+            routing_decisions: Object.fromEntries(decisions),
+            avg_routing_time_ms: routed === 0 ? 0 : routingTimeMs / routed,
+            cache_hit_rate: metricsDecisions === 0 ? null : freshDecisions / metricsDecisions,
+            fallback_decisions: fallbacks,
+            panic_decisions: panics,
+            retries,
+            responses: {
+              "1xx": responses[1]!,
+              "2xx": responses[2]!,
+              "3xx": responses[3]!,
+              "4xx": responses[4]!,
+              "5xx": responses[5]!,
+            },
+            failures: { ...failures },
+            uptime_seconds: (now - startedAt) / 1000,
+          }
+        },
+      }
+      return service
+    }),
+  )
+}

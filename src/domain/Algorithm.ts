@@ -1,0 +1,5 @@
+/** The routing algorithms a balancer can run; one Selector layer implements each. */
+import { Schema } from "effect"
+
+export const Algorithm = Schema.Literal("lease", "metrics", "hybrid", "round-robin")
+export type Algorithm = typeof Algorithm.Type

@@ -1,0 +1,25 @@
+/** The balancer's entry point: reads the environment, runs the balancer until a signal stops it. */
+import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect, Layer, Logger } from "effect"
+import { BalancerLayer } from "./Balancer.ts"
+import { LbConfig } from "./Config.ts"
+import { ConfigInvalid } from "./domain/ConfigInvalid.ts"
+
+const program = Layer.launch(
+  BalancerLayer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(LbConfig.layer)),
+).pipe(
+  Effect.tapErrorCause((cause) =>
+    Effect.sync(() => {
+      if (Cause.isInterruptedOnly(cause)) return
+      const failure = Cause.failureOption(cause)
+      const line =
+        failure._tag === "Some" && failure.value instanceof ConfigInvalid
+          ? failure.value.message
+          : Cause.pretty(cause)
+      process.stderr.write(`swarmguard-lb: ${line}\n`)
+    }),
+  ),
+  Effect.provide(Logger.logFmt),
+)
+
+NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })
