@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Duration, Effect, Layer, Runtime, Schedule } from "effect"
+import { Data, Duration, Effect, Layer, Runtime, Schedule } from "effect"
 import { Pool } from "undici"
 import { LbConfig } from "../../src/Config.ts"
 import { Discovery } from "../../src/Discovery.ts"
@@ -20,9 +20,20 @@ import { Selector } from "../../src/Selector.ts"
 import { makeAdmin } from "./admin.ts"
 import { type ForwardContext, forward } from "./forward.ts"
 
+/** The listener could not be opened (port taken, address not local, ...). */
+export class ListenFailed extends Data.TaggedError("ListenFailed")<{
+  readonly address: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `cannot listen on ${this.address}: ${this.reason}`
+  }
+}
+
 const listen = (server: Server, host: string, port: number) =>
-  Effect.async<AddressInfo, Error>((resume) => {
-    const onError = (error: Error) => resume(Effect.fail(error))
+  Effect.async<AddressInfo, ListenFailed>((resume) => {
+    const onError = (error: Error) =>
+      resume(Effect.fail(new ListenFailed({ address: `${host}:${port}`, reason: error.message })))
     server.once("error", onError)
     server.listen(port, host, () => {
       server.off("error", onError)
@@ -109,7 +120,7 @@ export const layer = Layer.scoped(
     })
     const address = yield* Effect.acquireRelease(listen(server, config.listenHost, config.listenPort), () =>
       close(server),
-    ).pipe(Effect.orDie)
+    )
     yield* Effect.logInfo("load balancer listening").pipe(
       Effect.annotateLogs({
         address: `${address.address}:${address.port}`,
