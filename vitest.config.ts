@@ -3,7 +3,10 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // Integration tests measure CPU and memory of real processes: one file at a time keeps them
+    // from competing for this machine's two cores.
+    fileParallelism: false,
     testTimeout: 60_000,
-    hookTimeout: 60_000,
+    hookTimeout: 120_000,
   },
 })

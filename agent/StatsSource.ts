@@ -22,4 +22,7 @@ export interface StatsSourceShape {
   readonly sample: Effect.Effect<ReadonlyArray<ContainerMetrics>, SourceUnavailable>
 }
 
-export class StatsSource extends Context.Tag("swarmguard/agent/StatsSource")<StatsSource, StatsSourceShape>() {}
+export class StatsSource extends Context.Tag("swarmguard/agent/StatsSource")<
+  StatsSource,
+  StatsSourceShape
+>() {}

@@ -7,6 +7,7 @@ import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platf
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { AgentReports, type NodeReport } from "../../src/AgentReports.ts"
 import { LbConfig } from "../../src/Config.ts"
+import { describeError } from "../../src/describeError.ts"
 import { AgentReport } from "../../src/domain/AgentReport.ts"
 
 export const agentUrl = (node: string, metricsPort: number): string =>
@@ -47,7 +48,7 @@ export const layer = Layer.scoped(
               })
             }),
           onFailure: (error) => {
-            const reason = typeof error === "string" ? error : error.message
+            const reason = describeError(error)
             const previous = reports.get(node)
             const firstFailure = previous?.lastError === undefined
             reports.set(node, {

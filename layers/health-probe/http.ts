@@ -8,6 +8,7 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Duration, Effect, Layer, Runtime, Schedule } from "effect"
 import { LbConfig } from "../../src/Config.ts"
 import { Discovery } from "../../src/Discovery.ts"
+import { describeError } from "../../src/describeError.ts"
 import type { Replica, ReplicaId } from "../../src/domain/Replica.ts"
 import { HealthProbe, type HealthProbeShape, type HealthState } from "../../src/HealthProbe.ts"
 
@@ -84,7 +85,7 @@ export const layer = Layer.scoped(
           onTimeout: () => `no answer within ${config.healthCheckTimeoutMs} ms`,
         }),
         Effect.match({
-          onFailure: (error) => recordFailure(replica.id, typeof error === "string" ? error : error.message),
+          onFailure: (error) => recordFailure(replica.id, describeError(error)),
           onSuccess: () => recordSuccess(replica.id),
         }),
       )

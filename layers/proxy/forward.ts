@@ -134,11 +134,14 @@ const logDecision = (
     routing_time_ms: routingTimeMs,
   })
 
+const flushHeadersIfIdle = (exchange: Exchange) => exchange.flushHeadersIfIdle()
+
 /** undici's dispatch handler for one attempt; it owns the attempt's lease. */
 class Exchange implements Dispatcher.DispatchHandler {
   private abort: ((reason?: Error) => void) | undefined
   private resume: (() => void) | undefined
   private responseStarted = false
+  private bodyStarted = false
   private finished = false
 
   constructor(
@@ -184,10 +187,20 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.resume = resume
     this.context.stats.recordResponse(statusCode)
     this.res.writeHead(statusCode, statusMessage ?? "", forwardResponseHeaders(rawHeaders))
+    // Node sends stored headers with the first body write. Usually that chunk arrives in the same
+    // tick; a replica that answers headers first and body later (long poll, event stream) must not
+    // leave the client without a status meanwhile.
+    process.nextTick(flushHeadersIfIdle, this)
     return true
   }
 
+  /** Sends the headers now unless the body (and so the headers) is already on its way. */
+  flushHeadersIfIdle(): void {
+    if (!this.finished && !this.bodyStarted) this.res.flushHeaders()
+  }
+
   onData(chunk: Buffer): boolean {
+    this.bodyStarted = true
     if (this.finished) return true
     if (this.res.write(chunk)) return true
     // Backpressure: undici pauses the upstream socket until the client drains.

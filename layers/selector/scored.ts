@@ -15,8 +15,8 @@ import { LbConfig } from "../../src/Config.ts"
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import type { Replica, ReplicaId } from "../../src/domain/Replica.ts"
 import { MetricsSource } from "../../src/MetricsSource.ts"
-import { loadScore } from "../../src/score.ts"
 import type { Decision, SelectorShape } from "../../src/Selector.ts"
+import { loadScore } from "../../src/score.ts"
 import { argminFrom, makeTurns } from "./rotation.ts"
 
 /** Below this score, differences between replicas are sampling noise, not load. */

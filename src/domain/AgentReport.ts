@@ -34,5 +34,7 @@ export const AgentReport = Schema.Struct({
   /** Epoch milliseconds when the report was served; with `sampled_at` it gives a sample's age. */
   generated_at: Schema.optional(Schema.Number),
   containers: Schema.Array(ContainerMetrics),
+  /** True while the agent cannot read its source and serves its last sample. */
+  stale: Schema.optional(Schema.Boolean),
 })
 export type AgentReport = typeof AgentReport.Type

@@ -1,0 +1,73 @@
+/**
+ * The agent's HTTP API (`API_PORT`): the PRD's `GET /metrics/containers`, `/health` and Prometheus
+ * `/metrics`. Everything is served from the Sampler's latest sample; no request reaches the source.
+ */
+import { createServer } from "node:http"
+import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { AgentReport } from "../src/domain/AgentReport.ts"
+import { AgentConfig } from "./Config.ts"
+import { makeAgentRegistry } from "./prometheus.ts"
+import { Sampler } from "./Sampler.ts"
+
+const encodeReport = HttpServerResponse.schemaJson(AgentReport)
+
+export const router = Effect.gen(function* () {
+  const sampler = yield* Sampler
+  const clock = yield* Effect.clock
+  const registry = makeAgentRegistry(sampler, () => clock.unsafeCurrentTimeMillis())
+
+  const containers = Effect.suspend(() => {
+    const latest = sampler.latest()
+    if (latest === undefined) {
+      return HttpServerResponse.json(
+        { error: "no_sample_yet", message: "the first sample of the containers is not complete yet" },
+        { status: 503 },
+      )
+    }
+    const now = clock.unsafeCurrentTimeMillis()
+    return encodeReport({
+      node: sampler.nodeName,
+      timestamp: Math.floor(now / 1000),
+      generated_at: now,
+      containers: latest.containers,
+      stale: latest.stale,
+    })
+  })
+
+  const health = Effect.sync(() => {
+    const latest = sampler.latest()
+    const now = clock.unsafeCurrentTimeMillis()
+    return {
+      status: latest === undefined ? "starting" : latest.stale ? "stale" : "ok",
+      node: sampler.nodeName,
+      containers: latest?.containers.length ?? 0,
+      sample_age_ms: latest === undefined ? null : now - latest.completedAt,
+      last_error: latest?.lastError ?? null,
+    }
+  }).pipe(Effect.flatMap((body) => HttpServerResponse.json(body)))
+
+  const prometheus = Effect.promise(() => registry.metrics()).pipe(
+    Effect.map((text) => HttpServerResponse.text(text, { contentType: registry.contentType })),
+  )
+
+  return HttpRouter.empty.pipe(
+    HttpRouter.get("/metrics/containers", containers),
+    HttpRouter.get("/health", health),
+    HttpRouter.get("/metrics", prometheus),
+  )
+})
+
+/** Serves the API on `API_HOST:API_PORT`, or nothing when `API_ENABLED=false`. */
+export const layer = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* AgentConfig
+    if (!config.apiEnabled) return Layer.empty
+    const app = yield* router
+    return HttpServer.serve(app).pipe(
+      HttpServer.withLogAddress,
+      Layer.provide(NodeHttpServer.layer(createServer, { port: config.apiPort, host: config.apiHost })),
+    )
+  }),
+)

@@ -1,0 +1,84 @@
+// Metrics-based routing with replicas discovered through an agent: ids agree, fresh metrics steer traffic, stale ones fall back.
+import { describe, expect, it, onTestFinished } from "vitest"
+import { NETWORK, SERVICE, startAgent } from "../support/agent.ts"
+import { startBalancer } from "../support/balancer.ts"
+import { startReplicas } from "../support/replicas.ts"
+import { metricsView, replicasView, sharesOf } from "../support/views.ts"
+import { waitFor } from "../support/wait.ts"
+
+const BUSY = { cpuPercent: 90, memoryPercent: 60, networkMbps: 50 }
+
+const setUp = async (algorithm: string) => {
+  const set = await startReplicas(3, { samePort: true })
+  onTestFinished(() => set.stopAll())
+  const agent = await startAgent(set.replicas)
+  onTestFinished(() => agent.stop())
+  const lb = await startBalancer({
+    LB_ALGORITHM: algorithm,
+    REPLICAS: "",
+    WORKER_NODES: agent.node,
+    TARGET_SERVICE: SERVICE,
+    TARGET_PORT: String(set.replicas[0]!.port),
+    LB_NETWORK: NETWORK,
+    CACHE_TTL: "0.2",
+    AGENT_TIMEOUT: "1",
+  })
+  onTestFinished(() => lb.close())
+  await waitFor("the balancer to discover three replicas with fresh metrics", async () => {
+    const rows = await replicasView(lb.url)
+    return rows.length === 3 && rows.every((row) => row.metrics?.fresh) ? rows : undefined
+  })
+  return { set, agent, lb }
+}
+
+describe("routing on agents' metrics", () => {
+  it.each([
+    "metrics",
+    "hybrid",
+  ])("%s: the busy replica gets little traffic, on fresh metrics", async (algorithm) => {
+    const { set, agent, lb } = await setUp(algorithm)
+    const [busy] = set.replicas
+    agent.setLoad(busy!, BUSY)
+    // The selector learns each replica's cost per request over whole sample intervals, starting from
+    // a near rotation: traffic over a few agent polls lets it settle before the share is measured.
+    const pollsBefore = agent.polls()
+    await waitFor("traffic across four agent polls", async () => {
+      await sharesOf(lb.url, 10)
+      return agent.polls() >= pollsBefore + 4 ? true : undefined
+    })
+    const before = await metricsView(lb.url)
+
+    const shares = await sharesOf(lb.url, 300)
+
+    expect(shares[busy!.name] ?? 0, JSON.stringify(shares)).toBeLessThan(30)
+    const metrics = await metricsView(lb.url)
+    expect(metrics.fallback_decisions).toBe(0)
+    expect(metrics.cache_hit_rate).toBe(1)
+    // The balancer's own endpoints are not counted as requests.
+    expect(metrics.total_requests - before.total_requests).toBe(300)
+    // Decisions are counted under the agents' container ids, the same ids health and leases use.
+    expect(Object.keys(metrics.routing_decisions).sort()).toEqual(
+      set.replicas
+        .filter((replica) => (shares[replica.name] ?? 0) > 0)
+        .map(agent.containerId)
+        .sort(),
+    )
+  })
+
+  it("metrics: when the agent stops answering, routing falls back to rotation and keeps serving", async () => {
+    const { set, agent, lb } = await setUp("metrics")
+    agent.setLoad(set.replicas[0]!, BUSY)
+    await agent.stop()
+    await waitFor("the metrics to go stale", async () => {
+      const rows = await replicasView(lb.url)
+      return rows.every((row) => row.metrics?.fresh === false) ? rows : undefined
+    })
+    const before = await metricsView(lb.url)
+
+    const shares = await sharesOf(lb.url, 60)
+
+    expect(Object.values(shares)).toEqual([20, 20, 20])
+    const after = await metricsView(lb.url)
+    expect(after.fallback_decisions - before.fallback_decisions).toBe(60)
+  })
+})

@@ -1,0 +1,91 @@
+/**
+ * A fake monitoring agent on loopback: serves `GET /metrics/containers` for the replicas it is given,
+ * with loads the test sets, so the balancer discovers replicas and reads metrics exactly as in Swarm.
+ */
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import type { ReplicaServer } from "./replicas.ts"
+
+export interface Load {
+  readonly cpuPercent: number
+  readonly memoryPercent: number
+  readonly networkMbps: number
+}
+
+export interface FakeAgent {
+  /** `host:port`, as `WORKER_NODES` names it. */
+  readonly node: string
+  /** The container id the agent reports for `replica`: the balancer's id for it. */
+  readonly containerId: (replica: ReplicaServer) => string
+  readonly setLoad: (replica: ReplicaServer, load: Load) => void
+  readonly polls: () => number
+  readonly stop: () => Promise<void>
+}
+
+export const SERVICE = "web-stress"
+export const NETWORK = "swarmguard-net"
+const IDLE: Load = { cpuPercent: 5, memoryPercent: 10, networkMbps: 0 }
+
+/** Listens on 127.0.0.254 (replicas count up from .2) and reports `replicas` as containers of `SERVICE`. */
+export const startAgent = async (replicas: ReadonlyArray<ReplicaServer>): Promise<FakeAgent> => {
+  const containerId = (replica: ReplicaServer) => `container-${replica.name}`
+  const loads = new Map<string, Load>()
+  let polls = 0
+  const server = createServer((req, res) => {
+    if (req.url !== "/metrics/containers") {
+      res.writeHead(404).end()
+      return
+    }
+    polls++
+    const now = Date.now()
+    const report = {
+      node: "loopback-node",
+      timestamp: Math.floor(now / 1000),
+      generated_at: now,
+      containers: replicas.map((replica, slot) => {
+        const load = loads.get(replica.name) ?? IDLE
+        return {
+          container_id: containerId(replica),
+          container_name: `${SERVICE}.${slot + 1}.${replica.name}`,
+          service_name: SERVICE,
+          cpu_percent: load.cpuPercent,
+          memory_mb: load.memoryPercent * 10,
+          memory_percent: load.memoryPercent,
+          network_rx_mbps: load.networkMbps / 2,
+          network_tx_mbps: load.networkMbps / 2,
+          task_slot: slot + 1,
+          // A stack deploy prefixes network names with the stack's.
+          networks: { [`swarmguard_${NETWORK}`]: replica.host },
+          cpu_limit_cores: 1,
+          cpu_percent_of_limit: load.cpuPercent,
+          sampled_at: now,
+        }
+      }),
+    }
+    const body = JSON.stringify(report)
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) })
+    res.end(body)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(0, "127.0.0.254", () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+  let running = true
+  return {
+    node: `127.0.0.254:${port}`,
+    containerId,
+    setLoad: (replica, load) => {
+      loads.set(replica.name, load)
+    },
+    polls: () => polls,
+    stop: async () => {
+      if (!running) return
+      running = false
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+    },
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * Real replica servers (node:http) on distinct loopback hosts, standing in for the balanced service:
+ * each says who answered, streams and hashes large bodies, answers slowly on demand, and can be
+ * stopped and restarted on the same address.
+ */
+import { createHash } from "node:crypto"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { pipeline } from "node:stream"
+import { patternStream } from "./pattern.ts"
+import { waitFor } from "./wait.ts"
+
+export interface ReplicaServer {
+  /** `replica-1`, ...: the `x-replica` header and `replica` field of every answer. */
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  /** `http://host:port`, as given to the balancer in `REPLICAS`. */
+  readonly origin: string
+  /** `host:port`: the id the balancer gives a replica configured through `REPLICAS`. */
+  readonly id: string
+  /** Requests received on `path` (health probes land on `/health`). */
+  readonly hits: (path: string) => number
+  /** Responses whose connection closed before they were complete (the peer gave up). */
+  readonly aborted: () => number
+  /** Closes the listener and every connection, as a crashed replica would. */
+  readonly stop: () => Promise<void>
+  /** Listens again on the same address. */
+  readonly restart: () => Promise<void>
+}
+
+export interface ReplicaSet {
+  readonly replicas: ReadonlyArray<ReplicaServer>
+  /** The `REPLICAS` value naming them all. */
+  readonly origins: string
+  readonly stopAll: () => Promise<void>
+}
+
+const sendJson = (
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+) => {
+  const payload = JSON.stringify(body)
+  res.writeHead(status, {
+    ...headers,
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(payload),
+  })
+  res.end(payload)
+}
+
+const numberParam = (url: URL, name: string, fallback: number): number => {
+  const value = Number(url.searchParams.get(name) ?? fallback)
+  return Number.isFinite(value) && value >= 0 ? value : fallback
+}
+
+interface Counters {
+  readonly hits: Map<string, number>
+  aborted: number
+}
+
+const handler =
+  (name: string, counters: Counters) =>
+  (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url ?? "/", "http://replica")
+    counters.hits.set(url.pathname, (counters.hits.get(url.pathname) ?? 0) + 1)
+    res.on("close", () => {
+      if (!res.writableFinished) counters.aborted++
+    })
+    res.setHeader("x-replica", name)
+    switch (url.pathname) {
+      case "/health":
+        sendJson(res, 200, { status: "healthy", replica: name })
+        return
+      case "/download": {
+        const bytes = numberParam(url, "bytes", 0)
+        res.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes })
+        // pipeline destroys the pattern stream when the response is cut short; the close handler counts it.
+        pipeline(patternStream(bytes), res, () => {})
+        return
+      }
+      case "/upload": {
+        const hash = createHash("sha256")
+        let bytes = 0
+        req.on("data", (chunk: Buffer) => {
+          bytes += chunk.length
+          hash.update(chunk)
+        })
+        req.on("end", () => sendJson(res, 200, { replica: name, bytes, sha256: hash.digest("hex") }))
+        return
+      }
+      case "/slow": {
+        const ms = numberParam(url, "ms", 1000)
+        // By default headers go out at once, so the client learns which replica holds the request while
+        // it waits; `head=late` holds them back too, as a replica that is slow to answer at all.
+        const late = url.searchParams.get("head") === "late"
+        if (!late) {
+          res.writeHead(200, { "content-type": "application/json" })
+          res.flushHeaders()
+        }
+        const body = { replica: name, slept_ms: ms }
+        const timer = setTimeout(() => (late ? sendJson(res, 200, body) : res.end(JSON.stringify(body))), ms)
+        res.on("close", () => clearTimeout(timer))
+        return
+      }
+      case "/hop-by-hop":
+        // Headers that describe this connection only: a proxy must not pass them on.
+        sendJson(
+          res,
+          200,
+          { replica: name },
+          {
+            connection: "x-replica-hop",
+            "x-replica-hop": "connection-scoped",
+            "keep-alive": "timeout=5",
+            "proxy-authenticate": "Basic",
+            "x-end-to-end": "kept",
+          },
+        )
+        return
+      default:
+        // Everything else echoes the request, so tests can see what the balancer forwarded.
+        req.resume()
+        req.on("end", () =>
+          sendJson(res, 200, {
+            replica: name,
+            method: req.method,
+            url: req.url,
+            headers: req.headers,
+            raw_headers: req.rawHeaders,
+          }),
+        )
+    }
+  }
+
+const listen = (server: Server, host: string, port: number) =>
+  new Promise<AddressInfo>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(port, host, () => {
+      server.off("error", reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+
+const startReplica = async (index: number, wantedPort: number): Promise<ReplicaServer> => {
+  const name = `replica-${index + 1}`
+  // 127.0.0.2, .3, .4, ...: distinct hosts, so ids and origins never depend on port numbers alone.
+  const host = `127.0.0.${index + 2}`
+  const counters: Counters = { hits: new Map(), aborted: 0 }
+  const handle = handler(name, counters)
+  let server = createServer(handle)
+  const { port } = await listen(server, host, wantedPort)
+  let running = true
+
+  const stop = async () => {
+    if (!running) return
+    running = false
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
+  }
+
+  const restart = async () => {
+    if (running) return
+    // Another listener could hold the port for a moment after ours closed; retry, but not forever.
+    await waitFor(
+      `${name} to listen again on ${host}:${port}`,
+      async () => {
+        server = createServer(handle)
+        await listen(server, host, port)
+        return true
+      },
+      { timeoutMs: 5_000, intervalMs: 100 },
+    )
+    running = true
+  }
+
+  return {
+    name,
+    host,
+    port,
+    origin: `http://${host}:${port}`,
+    id: `${host}:${port}`,
+    hits: (path) => counters.hits.get(path) ?? 0,
+    aborted: () => counters.aborted,
+    stop,
+    restart,
+  }
+}
+
+/** Starts the replicas numbered `indices` on `port` (0: each its own free one), all or none. */
+const startGroup = async (indices: ReadonlyArray<number>, port: number): Promise<Array<ReplicaServer>> => {
+  const started = await Promise.allSettled(indices.map((index) => startReplica(index, port)))
+  const replicas = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []))
+  const failed = started.find((result) => result.status === "rejected")
+  if (failed === undefined) return replicas
+  await Promise.all(replicas.map((replica) => replica.stop()))
+  throw failed.reason
+}
+
+/**
+ * One port for every replica, as containers of one service have (agents' discovery addresses them all
+ * at `TARGET_PORT`): the first replica picks a free port and the others take it on their own hosts.
+ */
+const startOnOnePort = (count: number): Promise<Array<ReplicaServer>> =>
+  waitFor(
+    `${count} replicas to share one free port`,
+    async () => {
+      const first = await startReplica(0, 0)
+      const rest = Array.from({ length: count - 1 }, (_, i) => i + 1)
+      try {
+        return [first, ...(await startGroup(rest, first.port))]
+      } catch {
+        // The port was taken on another host: try another.
+        await first.stop()
+        return undefined
+      }
+    },
+    { timeoutMs: 5_000, intervalMs: 10 },
+  )
+
+export interface ReplicaOptions {
+  /** Every replica on the same port (each on its own host), for discovery through agents. */
+  readonly samePort?: boolean
+}
+
+/** Starts `count` replicas (at most 252: one loopback host each, from 127.0.0.2), each on a free port. */
+export const startReplicas = async (count = 3, options: ReplicaOptions = {}): Promise<ReplicaSet> => {
+  const indices = Array.from({ length: count }, (_, index) => index)
+  const replicas = options.samePort ? await startOnOnePort(count) : await startGroup(indices, 0)
+  const stopAll = async () => {
+    await Promise.all(replicas.map((replica) => replica.stop()))
+  }
+  return {
+    replicas,
+    origins: replicas.map((replica) => replica.origin).join(","),
+    stopAll,
+  }
+}
