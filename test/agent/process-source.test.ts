@@ -75,7 +75,8 @@ describe("process source", () => {
     const busy = byHost.get("127.0.0.5")!
     const idle = byHost.get("127.0.0.6")!
     const limited = byHost.get("127.0.0.7")!
-    expect(busy.cpu_percent).toBeGreaterThan(50)
+    // A whole core when the machine is quiet; the bound leaves room for a busy shared machine.
+    expect(busy.cpu_percent).toBeGreaterThan(25)
     expect(idle.cpu_percent).toBeLessThan(10)
     expect(busy).toMatchObject({ service_name: "web-stress", container_id: "process-127.0.0.5-18431" })
     expect(busy.memory_mb).toBeGreaterThan(10)
