@@ -154,11 +154,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly lease: Lease,
     private readonly excluded: Replica | null | undefined,
   ) {
-    res.once("close", this.onClientClose)
+    res.once("close", () => this.onClientClose())
   }
 
   /** The client went away before the exchange ended: stop the upstream request too. */
-  private readonly onClientClose = () => {
+  private onClientClose(): void {
     if (this.finished) return
     this.context.stats.recordFailure("client_abort")
     this.finish()
@@ -220,7 +220,6 @@ class Exchange implements Dispatcher.DispatchHandler {
     const connectFailed = CONNECT_FAILURES.has(error.code ?? "")
     if (connectFailed) this.context.health.reportFailure(this.replica.id, `${error.code}: ${error.message}`)
     if (connectFailed && this.excluded === undefined && !this.responseStarted) {
-      this.res.off("close", this.onClientClose)
       this.context.stats.recordRetry()
       route(this.context, this.req, this.res, this.headers, this.hasBody, this.replica)
       return

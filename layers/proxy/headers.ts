@@ -17,9 +17,20 @@ const HOP_BY_HOP = new Set([
   "expect",
 ])
 
-/** Extra names listed in `Connection` are hop-by-hop too. */
-const connectionListed = (value: string): Set<string> =>
-  new Set(value.split(",").map((token) => token.trim().toLowerCase()))
+/**
+ * Extra names listed in `Connection` are hop-by-hop too. Usually it lists only `keep-alive` or
+ * `close`, which name nothing to drop: that common case returns undefined without allocating.
+ */
+const connectionListed = (value: string): Set<string> | undefined => {
+  let listed: Set<string> | undefined
+  for (const token of value.split(",")) {
+    const name = token.trim().toLowerCase()
+    if (name === "keep-alive" || name === "close" || HOP_BY_HOP.has(name)) continue
+    listed ??= new Set()
+    listed.add(name)
+  }
+  return listed
+}
 
 export interface ForwardedRequestHeaders {
   /** Flat `[name, value, name, value, ...]`, as undici takes them. */

@@ -1,0 +1,67 @@
+/** The benchmark's flags, each with an environment fallback and a default that keeps a run under ~3 minutes. */
+import { parseArgs } from "node:util"
+
+export interface Options {
+  readonly rounds: number
+  readonly durationS: number
+  readonly warmupS: number
+  readonly connections: number
+  readonly only: "http" | "routing" | undefined
+  readonly picks: number
+  /** Extra variables for the balancers, for experiments; none by default, so they run on defaults. */
+  readonly lbEnv: Record<string, string>
+}
+
+const USAGE = `usage: npm run bench:proxy -- [options]
+  --rounds N        rounds over all targets (BENCH_ROUNDS, default 3)
+  --duration S      seconds measured per target and round (BENCH_DURATION, default 5)
+  --warmup S        seconds of warm-up before each measurement (BENCH_WARMUP, default 1)
+  --connections N   autocannon connections (BENCH_CONNECTIONS, default 50)
+  --only WHAT       http | routing: run only that part
+  --picks N         timed picks per routing case (BENCH_PICKS, default 20000)
+  --lb-env K=V      extra environment for the balancers (repeatable), e.g. LOG_EVERY_N_REQUESTS=0`
+
+const number = (name: string, given: string | undefined, fallback: string, min: number): number => {
+  const value = Number(given ?? process.env[`BENCH_${name.toUpperCase()}`] ?? fallback)
+  if (!Number.isFinite(value) || value < min) throw new Error(`--${name} must be a number ≥ ${min}\n${USAGE}`)
+  return value
+}
+
+export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      rounds: { type: "string" },
+      duration: { type: "string" },
+      warmup: { type: "string" },
+      connections: { type: "string" },
+      only: { type: "string" },
+      picks: { type: "string" },
+      "lb-env": { type: "string", multiple: true },
+      help: { type: "boolean", short: "h" },
+    },
+  })
+  if (values.help) {
+    console.log(USAGE)
+    return undefined
+  }
+  const only = values.only
+  if (only !== undefined && only !== "http" && only !== "routing") {
+    throw new Error(`--only takes http or routing, not ${only}\n${USAGE}`)
+  }
+  const lbEnv: Record<string, string> = {}
+  for (const pair of values["lb-env"] ?? []) {
+    const eq = pair.indexOf("=")
+    if (eq <= 0) throw new Error(`--lb-env takes NAME=VALUE, not ${pair}\n${USAGE}`)
+    lbEnv[pair.slice(0, eq)] = pair.slice(eq + 1)
+  }
+  return {
+    rounds: Math.floor(number("rounds", values.rounds, "3", 1)),
+    durationS: number("duration", values.duration, "5", 0.5),
+    warmupS: number("warmup", values.warmup, "1", 0),
+    connections: Math.floor(number("connections", values.connections, "50", 1)),
+    only,
+    picks: Math.floor(number("picks", values.picks, "20000", 100)),
+    lbEnv,
+  }
+}
