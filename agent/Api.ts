@@ -3,8 +3,10 @@
  * `/metrics`. Everything is served from the Sampler's latest sample; no request reaches the source.
  */
 import { createServer } from "node:http"
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer } from "effect"
 import { AgentReport } from "../src/domain/AgentReport.ts"
 import { AgentConfig } from "./Config.ts"

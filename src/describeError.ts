@@ -1,5 +1,5 @@
 /** One line on why a control-plane HTTP call failed, down to the socket error where there is one. */
-import type { HttpClientError } from "@effect/platform"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 
 export const describeError = (
   error: HttpClientError.HttpClientError | string | { readonly message: string },

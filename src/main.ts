@@ -1,5 +1,6 @@
 /** The balancer's entry point: reads the environment, runs the balancer until a signal stops it. */
-import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Layer, Logger } from "effect"
 import { ListenFailed } from "../layers/proxy/node-undici.ts"
 import { BalancerLayer } from "./Balancer.ts"

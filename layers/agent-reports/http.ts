@@ -3,7 +3,9 @@
  * every `CACHE_TTL`, each with `AGENT_TIMEOUT`. A report that fails its Schema counts as a failed poll:
  * that agent's last good report is kept and grows stale, so its replicas fall back by age.
  */
-import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { AgentReports, type NodeReport } from "../../src/AgentReports.ts"
 import { LbConfig } from "../../src/Config.ts"

@@ -4,7 +4,8 @@
  * bring it back. Connection errors seen by the proxy count as failures too, so a dead replica leaves
  * the pool without waiting for the next probe round.
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Duration, Effect, Layer, Runtime, Schedule } from "effect"
 import { LbConfig } from "../../src/Config.ts"
 import { Discovery } from "../../src/Discovery.ts"
