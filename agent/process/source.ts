@@ -8,6 +8,7 @@ import { availableParallelism, hostname } from "node:os"
 import { Effect, Layer } from "effect"
 import type { ContainerMetrics } from "../../src/domain/AgentReport.ts"
 import { AgentConfig, type AgentConfigShape } from "../Config.ts"
+import { mbps } from "../docker/formulas.ts"
 import { StatsSource, type StatsSourceShape } from "../StatsSource.ts"
 import {
   cpuLimitCores,
@@ -25,10 +26,6 @@ interface Previous {
   readonly counters: ProcessCounters
   readonly at: number
 }
-
-/** Megabits per second from a byte counter; a counter that went backwards restarted: no rate. */
-const mbps = (bytesBefore: number, bytesNow: number, seconds: number) =>
-  bytesNow < bytesBefore || seconds <= 0 ? 0 : ((bytesNow - bytesBefore) * 8) / seconds / 1e6
 
 export const make = (
   targets: ReadonlyArray<Target>,
