@@ -43,6 +43,13 @@ const CONNECT_FAILURES = new Set([
   "UND_ERR_CONNECT_TIMEOUT",
 ])
 
+/**
+ * The connection broke before any response byte arrived (a replica killed mid-request, a keep-alive
+ * connection the replica closed as we reused it). RFC 9110 §9.2.2 lets an idempotent request be
+ * sent again; the replica is not marked down for it, a closing connection is not a dead replica.
+ */
+const RESET_BEFORE_RESPONSE = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"])
+
 const TIMEOUTS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"])
 
 export const forward = (context: ForwardContext, req: IncomingMessage, res: ServerResponse): void => {
@@ -217,14 +224,16 @@ class Exchange implements Dispatcher.DispatchHandler {
   onError(error: Error & { code?: string }): void {
     if (this.finished) return
     this.finish()
-    const connectFailed = CONNECT_FAILURES.has(error.code ?? "")
-    if (connectFailed) this.context.health.reportFailure(this.replica.id, `${error.code}: ${error.message}`)
-    if (connectFailed && this.excluded === undefined && !this.responseStarted) {
+    const code = error.code ?? ""
+    const connectFailed = CONNECT_FAILURES.has(code)
+    if (connectFailed) this.context.health.reportFailure(this.replica.id, `${code}: ${error.message}`)
+    const retryable = connectFailed || RESET_BEFORE_RESPONSE.has(code)
+    if (retryable && this.excluded === undefined && !this.responseStarted) {
       this.context.stats.recordRetry()
       route(this.context, this.req, this.res, this.headers, this.hasBody, this.replica)
       return
     }
-    const timedOut = TIMEOUTS.has(error.code ?? "")
+    const timedOut = TIMEOUTS.has(code)
     this.context.stats.recordFailure(timedOut ? "upstream_timeout" : "upstream_error")
     if (this.responseStarted) {
       // Too late for a status: cut the response so the client sees it incomplete, not truncated-as-whole.

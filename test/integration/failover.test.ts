@@ -1,6 +1,7 @@
 // Replicas that stop: marked down, their traffic moved without client errors, and back when they return.
 import { describe, expect, it, onTestFinished } from "vitest"
 import { startBalancer } from "../support/balancer.ts"
+import { startCluster } from "../support/cluster.ts"
 import { downloadSha256, json, request } from "../support/http.ts"
 import { startReplicas } from "../support/replicas.ts"
 import { metricsView, replicasView, sharesOf, waitForHealth, waitForNoLeases } from "../support/views.ts"
@@ -14,10 +15,7 @@ describe("failover", () => {
     "round-robin",
     "lease",
   ])("%s: a stopped replica is marked down, its traffic moves, and it comes back", async (algorithm) => {
-    const set = await startReplicas(3)
-    onTestFinished(() => set.stopAll())
-    const lb = await startBalancer({ REPLICAS: set.origins, LB_ALGORITHM: algorithm, ...PROBES })
-    onTestFinished(() => lb.close())
+    const { set, lb } = await startCluster({ LB_ALGORITHM: algorithm, ...PROBES })
     const first = set.replicas[0]!
     const second = set.replicas[1]!
     const stopped = set.replicas[2]!
@@ -49,11 +47,32 @@ describe("failover", () => {
     expect(back[stopped.name]).toBeGreaterThanOrEqual(5)
   })
 
+  it("a connection reset before any response byte: idempotent requests are retried, others get a 502", async () => {
+    const { set, lb } = await startCluster({ LB_ALGORITHM: "round-robin", ...PROBES })
+    const dropping = set.replicas[2]!
+    for (let i = 0; i < 9; i++) {
+      const reply = await request(`${lb.url}/reset?on=${dropping.name}`)
+      expect(reply.status).toBe(200)
+      expect(json<{ replica: string }>(reply).replica).not.toBe(dropping.name)
+    }
+    const metrics = await metricsView(lb.url)
+    // Every connection the replica dropped was retried once, elsewhere.
+    expect(metrics.retries).toBeGreaterThan(0)
+    expect(metrics.retries).toBe(dropping.hits("/reset"))
+    expect(metrics.failures.upstream_error).toBe(0)
+    // A reset is no sign of a dead replica: it stays in the pool.
+    expect((await replicasView(lb.url)).find((row) => row.id === dropping.id)?.healthy).toBe(true)
+
+    const posts = await Promise.all(
+      [0, 1, 2].map(() =>
+        request(`${lb.url}/reset?on=${dropping.name}`, { method: "POST", body: Buffer.from("x") }),
+      ),
+    )
+    expect(posts.map((reply) => reply.status).sort()).toEqual([200, 200, 502])
+  })
+
   it("a replica that dies mid-response: the client sees the response cut short and no lease is left", async () => {
-    const set = await startReplicas(3)
-    onTestFinished(() => set.stopAll())
-    const lb = await startBalancer({ REPLICAS: set.origins, LB_ALGORITHM: "round-robin", ...PROBES })
-    onTestFinished(() => lb.close())
+    const { set, lb } = await startCluster({ LB_ALGORITHM: "round-robin", ...PROBES })
 
     const download = downloadSha256(`${lb.url}/download?bytes=${1024 * 1024 * 1024}`)
     const serving = await waitFor("a replica to start serving the download", () =>
@@ -71,10 +90,7 @@ describe("failover", () => {
   })
 
   it("answers 502 JSON in panic mode when every replica is down", async () => {
-    const set = await startReplicas(3)
-    onTestFinished(() => set.stopAll())
-    const lb = await startBalancer({ REPLICAS: set.origins, LB_ALGORITHM: "lease", ...PROBES })
-    onTestFinished(() => lb.close())
+    const { set, lb } = await startCluster({ LB_ALGORITHM: "lease", ...PROBES })
     await set.stopAll()
 
     await waitFor("every replica to be marked down", async () =>

@@ -1,8 +1,7 @@
 // Header handling across the proxy: hop-by-hop headers stay on their hop, X-Forwarded-* are added.
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest"
-import { type Balancer, startBalancer } from "../support/balancer.ts"
+import { describe, expect, it, onTestFinished } from "vitest"
+import { useCluster } from "../support/cluster.ts"
 import { hold, json, request } from "../support/http.ts"
-import { type ReplicaSet, startReplicas } from "../support/replicas.ts"
 import { within } from "../support/wait.ts"
 
 interface Echo {
@@ -11,19 +10,10 @@ interface Echo {
 }
 
 describe("headers", () => {
-  let set: ReplicaSet
-  let lb: Balancer
-  beforeAll(async () => {
-    set = await startReplicas(3)
-    lb = await startBalancer({ REPLICAS: set.origins, LB_ALGORITHM: "round-robin" })
-  })
-  afterAll(async () => {
-    await lb?.close()
-    await set?.stopAll()
-  })
+  const cluster = useCluster({ LB_ALGORITHM: "round-robin" })
 
   it("drops hop-by-hop request headers and adds X-Forwarded-*", async () => {
-    const reply = await request(`${lb.url}/echo`, {
+    const reply = await request(`${cluster.lb.url}/echo`, {
       headers: {
         connection: "x-custom",
         "x-custom": "for this hop only",
@@ -44,12 +34,12 @@ describe("headers", () => {
     expect(headers["x-end-to-end"]).toBe("kept")
     expect(headers["x-forwarded-for"]).toBe("127.0.0.1")
     expect(headers["x-forwarded-proto"]).toBe("http")
-    expect(headers["x-forwarded-host"]).toBe(`127.0.0.1:${lb.port}`)
-    expect(headers.host).toBe(`127.0.0.1:${lb.port}`)
+    expect(headers["x-forwarded-host"]).toBe(`127.0.0.1:${cluster.lb.port}`)
+    expect(headers.host).toBe(`127.0.0.1:${cluster.lb.port}`)
   })
 
   it("appends the client to an incoming X-Forwarded-For and keeps given X-Forwarded-Proto/-Host", async () => {
-    const reply = await request(`${lb.url}/echo`, {
+    const reply = await request(`${cluster.lb.url}/echo`, {
       headers: {
         "x-forwarded-for": "203.0.113.7",
         "x-forwarded-proto": "https",
@@ -63,7 +53,7 @@ describe("headers", () => {
   })
 
   it("drops hop-by-hop response headers", async () => {
-    const reply = await request(`${lb.url}/hop-by-hop`)
+    const reply = await request(`${cluster.lb.url}/hop-by-hop`)
     expect(reply.status).toBe(200)
     expect(reply.headers["x-replica-hop"]).toBeUndefined()
     expect(reply.headers["keep-alive"]).toBeUndefined()
@@ -76,10 +66,10 @@ describe("headers", () => {
   it("passes response headers on as soon as the replica sends them, before any body byte", async () => {
     // The replica flushes its headers at once and its body only after 20 s (a long poll, an event
     // stream): a streaming proxy must not hold the status and headers back until the first byte.
-    const direct = hold(`${set.replicas[0]!.origin}/slow?ms=20000`)
+    const direct = hold(`${cluster.set.replicas[0]!.origin}/slow?ms=20000`)
     onTestFinished(direct.abort)
     await within("the replica's own headers", 5_000, direct.response)
-    const proxied = hold(`${lb.url}/slow?ms=20000`)
+    const proxied = hold(`${cluster.lb.url}/slow?ms=20000`)
     onTestFinished(proxied.abort)
     const response = await within("the headers through the balancer", 5_000, proxied.response)
     expect(response.status).toBe(200)

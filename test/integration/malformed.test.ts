@@ -1,9 +1,8 @@
 // A malformed request costs only its own connection: it gets a 400 and the balancer keeps serving.
 import { connect } from "node:net"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type Balancer, startBalancer } from "../support/balancer.ts"
+import { describe, expect, it } from "vitest"
+import { useCluster } from "../support/cluster.ts"
 import { request } from "../support/http.ts"
-import { type ReplicaSet, startReplicas } from "../support/replicas.ts"
 import { within } from "../support/wait.ts"
 
 /** Writes `bytes` on a raw connection and returns everything the balancer sent back before closing it. */
@@ -21,16 +20,7 @@ const rawExchange = (port: number, bytes: string): Promise<string> =>
   })
 
 describe("malformed requests", () => {
-  let set: ReplicaSet
-  let lb: Balancer
-  beforeAll(async () => {
-    set = await startReplicas(3)
-    lb = await startBalancer({ REPLICAS: set.origins })
-  })
-  afterAll(async () => {
-    await lb?.close()
-    await set?.stopAll()
-  })
+  const cluster = useCluster()
 
   it.each([
     ["a garbage request line", "THIS IS NOT HTTP\r\n\r\n"],
@@ -38,10 +28,14 @@ describe("malformed requests", () => {
     ["a bad Content-Length", "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"],
   ])("answers 400 to %s and keeps serving", async (_, bytes) => {
     // A client that stays connected meanwhile must not notice.
-    const bystander = request(`${lb.url}/slow?ms=300`)
-    const answer = await within("the answer to the malformed request", 10_000, rawExchange(lb.port, bytes))
+    const bystander = request(`${cluster.lb.url}/slow?ms=300`)
+    const answer = await within(
+      "the answer to the malformed request",
+      10_000,
+      rawExchange(cluster.lb.port, bytes),
+    )
     expect(answer).toMatch(/^HTTP\/1\.1 400 /)
     expect((await bystander).status).toBe(200)
-    expect((await request(`${lb.url}/whoami`)).status).toBe(200)
+    expect((await request(`${cluster.lb.url}/whoami`)).status).toBe(200)
   })
 })

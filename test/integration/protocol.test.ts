@@ -1,10 +1,9 @@
 // HTTP/1.1 details the proxy must carry through: query strings, HEAD, chunked and 100-continue uploads, keep-alive clients.
 import { Agent, request as httpRequest } from "node:http"
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest"
-import { type Balancer, startBalancer } from "../support/balancer.ts"
+import { describe, expect, it, onTestFinished } from "vitest"
+import { useCluster } from "../support/cluster.ts"
 import { json, type Reply, request } from "../support/http.ts"
 import { patternSha256, patternStream } from "../support/pattern.ts"
-import { type ReplicaSet, startReplicas } from "../support/replicas.ts"
 import { within } from "../support/wait.ts"
 
 /** Sends a POST whose body `write` produces, and collects the answer. */
@@ -31,26 +30,17 @@ const post = (
   )
 
 describe("HTTP/1.1 through the balancer", () => {
-  let set: ReplicaSet
-  let lb: Balancer
-  beforeAll(async () => {
-    set = await startReplicas(3)
-    lb = await startBalancer({ REPLICAS: set.origins, LB_ALGORITHM: "round-robin" })
-  })
-  afterAll(async () => {
-    await lb?.close()
-    await set?.stopAll()
-  })
+  const cluster = useCluster({ LB_ALGORITHM: "round-robin" })
 
   it("keeps the path and query string as sent", async () => {
     const echo = json<{ url: string; method: string }>(
-      await request(`${lb.url}/echo/a%2Fb?x=1&y=two%20words&x=3`),
+      await request(`${cluster.lb.url}/echo/a%2Fb?x=1&y=two%20words&x=3`),
     )
     expect(echo).toMatchObject({ url: "/echo/a%2Fb?x=1&y=two%20words&x=3", method: "GET" })
   })
 
   it("answers HEAD with the replica's headers and no body", async () => {
-    const reply = await request(`${lb.url}/download?bytes=12345`, { method: "HEAD" })
+    const reply = await request(`${cluster.lb.url}/download?bytes=12345`, { method: "HEAD" })
     expect(reply.status).toBe(200)
     expect(reply.headers["content-length"]).toBe("12345")
     expect(reply.body.length).toBe(0)
@@ -58,15 +48,17 @@ describe("HTTP/1.1 through the balancer", () => {
 
   it("carries a chunked upload (no Content-Length)", async () => {
     const bytes = 3 * 1024 * 1024 + 17
-    const reply = await post(`${lb.url}/upload`, {}, (req) => patternStream(bytes).pipe(req))
+    const reply = await post(`${cluster.lb.url}/upload`, {}, (req) => patternStream(bytes).pipe(req))
     expect(reply.status).toBe(200)
     expect(json(reply)).toMatchObject({ bytes, sha256: patternSha256(bytes) })
   })
 
   it("carries an upload that waits for 100 Continue", async () => {
     const bytes = 200_000
-    const reply = await post(`${lb.url}/upload`, { expect: "100-continue", "content-length": bytes }, (req) =>
-      req.on("continue", () => patternStream(bytes).pipe(req)),
+    const reply = await post(
+      `${cluster.lb.url}/upload`,
+      { expect: "100-continue", "content-length": bytes },
+      (req) => req.on("continue", () => patternStream(bytes).pipe(req)),
     )
     expect(reply.status).toBe(200)
     expect(json(reply)).toMatchObject({ bytes, sha256: patternSha256(bytes) })
@@ -82,7 +74,7 @@ describe("HTTP/1.1 through the balancer", () => {
         "a keep-alive request",
         15_000,
         new Promise<string>((resolve, reject) => {
-          const req = httpRequest(`${lb.url}/whoami`, { agent }, (res) => {
+          const req = httpRequest(`${cluster.lb.url}/whoami`, { agent }, (res) => {
             res.resume()
             res.on("end", () => resolve(String(res.headers["x-replica"])))
           })

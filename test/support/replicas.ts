@@ -1,7 +1,7 @@
 /**
  * Real replica servers (node:http) on distinct loopback hosts, standing in for the balanced service:
- * each says who answered, streams and hashes large bodies, answers slowly on demand, and can be
- * stopped and restarted on the same address.
+ * each says who answered, streams and hashes large bodies, answers slowly or drops the connection on
+ * demand, and can be stopped and restarted on the same address.
  */
 import { createHash } from "node:crypto"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
@@ -71,6 +71,14 @@ const handler =
     })
     res.setHeader("x-replica", name)
     switch (url.pathname) {
+      case "/reset":
+        // `?on=replica-N`: that replica drops the connection without answering, as a killed one would.
+        if (url.searchParams.get("on") === name) {
+          req.socket.destroy()
+          return
+        }
+        sendJson(res, 200, { replica: name })
+        return
       case "/health":
         sendJson(res, 200, { status: "healthy", replica: name })
         return
