@@ -65,7 +65,16 @@ export class Sampler extends Context.Tag("swarmguard/agent/Sampler")<Sampler, Sa
         Effect.repeat(Schedule.fixed(Duration.millis(config.pollIntervalMs))),
         Effect.forkScoped,
       )
-      return { nodeName: config.nodeName ?? source.nodeName, latest: () => latest, failures: () => failures }
+      const current = source.current
+      return {
+        nodeName: config.nodeName ?? source.nodeName,
+        // While the source is readable, readings that arrived since the last sample are served too.
+        latest: () =>
+          latest === undefined || latest.stale || current === undefined
+            ? latest
+            : { ...latest, containers: current() },
+        failures: () => failures,
+      }
     }),
   )
 }

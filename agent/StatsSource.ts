@@ -20,6 +20,12 @@ export interface StatsSourceShape {
    * sample of the same container, so the first sample of a container reports rates of 0.
    */
   readonly sample: Effect.Effect<ReadonlyArray<ContainerMetrics>, SourceUnavailable>
+  /**
+   * For sources whose readings arrive on their own (the Engine streams one per container per second):
+   * the last sample's containers with their newest readings, from memory, without asking the source.
+   * Serving these keeps a reading's age to the source's own interval, not that plus `POLL_INTERVAL`.
+   */
+  readonly current?: () => ReadonlyArray<ContainerMetrics>
 }
 
 export class StatsSource extends Context.Tag("swarmguard/agent/StatsSource")<

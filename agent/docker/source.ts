@@ -32,7 +32,7 @@ import {
 import { variable } from "../../src/env.ts"
 import { AgentConfig } from "../Config.ts"
 import { SourceUnavailable, StatsSource, type StatsSourceShape } from "../StatsSource.ts"
-import { ContainerLimits, ContainerList, EngineInfo, StatsFrame } from "./engine.ts"
+import { ContainerLimits, ContainerList, type ContainerSummary, EngineInfo, StatsFrame } from "./engine.ts"
 import { containerRow, nextReading, type Reading } from "./formulas.ts"
 
 /** Where the Engine listens: a unix socket, or plain TCP (`tcp://host:port`, no TLS). */
@@ -400,6 +400,18 @@ export const make = (
     const fresh = (entry: Watched | undefined, now: number): entry is Watched & { reading: Reading } =>
       entry?.reading !== undefined && now - entry.readingAt <= config.staleAfterMs
 
+    /** The containers of the last sample, with the newest reading of each that is fresh enough. */
+    let lastRunning: ReadonlyArray<ContainerSummary> = []
+    const rows = () => {
+      const at = clock.unsafeCurrentTimeMillis()
+      return lastRunning.flatMap((container) => {
+        const entry = watched.get(container.Id)
+        return fresh(entry, at) && entry.limits !== undefined
+          ? [containerRow(container, entry.limits, entry.reading, info.NCPU)]
+          : []
+      })
+    }
+
     const sample = Effect.gen(function* () {
       const containers = yield* request("list containers", (abortSignal) =>
         docker.listContainers({ abortSignal }),
@@ -430,13 +442,8 @@ export const make = (
         ).pipe(Effect.timeout(Duration.millis(config.warmUpMs)), Effect.ignore)
         warmUpPending = false
       }
-      const at = clock.unsafeCurrentTimeMillis()
-      return running.flatMap((container) => {
-        const entry = watched.get(container.Id)
-        return fresh(entry, at) && entry.limits !== undefined
-          ? [containerRow(container, entry.limits, entry.reading, info.NCPU)]
-          : []
-      })
+      lastRunning = running
+      return rows()
     }).pipe(
       Effect.tapError(() =>
         Effect.sync(() => {
@@ -447,7 +454,7 @@ export const make = (
 
     // Opens the streams now, so the agent's first sample is already complete.
     yield* sample.pipe(Effect.ignore)
-    return { nodeName: options.nodeName ?? info.Name, sample }
+    return { nodeName: options.nodeName ?? info.Name, sample, current: rows }
   })
 
 /** The Docker source from the agent's configuration: DOCKER_HOST, POLL_INTERVAL, NODE_NAME. */

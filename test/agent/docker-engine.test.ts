@@ -60,6 +60,8 @@ const dockerRun = (name: string, args: ReadonlyArray<string>, command: ReadonlyA
     "run",
     "-d",
     "--rm",
+    // An init as PID 1, so the `timeout` safety net can end the command (PID 1 ignores its signal).
+    "--init",
     "--name",
     name,
     "--label",
