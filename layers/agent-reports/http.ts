@@ -2,7 +2,12 @@
  * Polls every agent of `WORKER_NODES` at `http://<node>:METRICS_PORT/metrics/containers`, concurrently,
  * every `CACHE_TTL`, each with `AGENT_TIMEOUT`. A report that fails its Schema counts as a failed poll:
  * that agent's last good report is kept and grows stale, so its replicas fall back by age.
+ *
+ * A name that resolves to several addresses — Swarm's `tasks.<agent service>` names one per task —
+ * stands for an agent at each of them, so a global agent service can be given as one entry.
  */
+import { lookup } from "node:dns/promises"
+import { isIP } from "node:net"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -16,6 +21,22 @@ export const agentUrl = (node: string, metricsPort: number): string =>
   node.includes(":")
     ? `http://${node}/metrics/containers`
     : `http://${node}:${metricsPort}/metrics/containers`
+
+/** `host[:port]` → one entry per address the host resolves to, or itself when it names one agent. */
+const agentsBehind = (node: string): Effect.Effect<ReadonlyArray<string>, "unresolved"> => {
+  const [host, port] = node.split(":") as [string, string | undefined]
+  if (isIP(host) !== 0) return Effect.succeed([node])
+  return Effect.tryPromise({
+    try: () => lookup(host, { all: true, family: 4 }),
+    catch: () => "unresolved" as const,
+  }).pipe(
+    Effect.map((addresses) =>
+      addresses.length <= 1
+        ? [node]
+        : addresses.map(({ address }) => (port === undefined ? address : `${address}:${port}`)).sort(),
+    ),
+  )
+}
 
 export const layer = Layer.scoped(
   AgentReports,
@@ -68,7 +89,30 @@ export const layer = Layer.scoped(
         }),
       )
 
-    yield* Effect.forEach(config.workerNodes, poll, { concurrency: "unbounded", discard: true }).pipe(
+    // A lookup that fails keeps the node's last expansion: a DNS hiccup must not drop its replicas.
+    const expansions = new Map<string, ReadonlyArray<string>>(
+      config.workerNodes.map((node) => [node, [node]]),
+    )
+    const currentAgents = Effect.forEach(
+      config.workerNodes,
+      (node) =>
+        agentsBehind(node).pipe(
+          Effect.tap((agents) => Effect.sync(() => expansions.set(node, agents))),
+          Effect.orElseSucceed(() => expansions.get(node)!),
+        ),
+      { concurrency: "unbounded" },
+    ).pipe(
+      Effect.map((lists) => lists.flat()),
+      Effect.tap((agents) =>
+        Effect.sync(() => {
+          const wanted = new Set(agents)
+          for (const node of reports.keys()) if (!wanted.has(node)) reports.delete(node)
+        }),
+      ),
+    )
+
+    yield* currentAgents.pipe(
+      Effect.flatMap((agents) => Effect.forEach(agents, poll, { concurrency: "unbounded", discard: true })),
       Effect.tap(() => {
         version++
       }),

@@ -95,6 +95,8 @@ export const runHttp = async (targets: ReadonlyArray<Target>, rounds: number, lo
     `\nHTTP: autocannon -c ${load.connections}, ${load.durationS} s per target after ${load.warmupS} s warm-up, ` +
       `${rounds} round(s), targets alternating within each round`,
   )
+  // Every proxy first runs long enough for the JIT to settle, so round 1 does not measure a cold process.
+  for (const target of targets) await warmUp(target.url, { ...load, warmupS: Math.max(5, load.warmupS) })
   const results = new Map<string, Array<Sample>>(targets.map((t) => [t.name, []]))
   const ratios = new Map<string, Array<number>>(targets.map((t) => [t.name, []]))
   for (let round = 1; round <= rounds; round++) {

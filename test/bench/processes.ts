@@ -1,8 +1,10 @@
 /** Child processes of the benchmark: started with tsx, awaited until they answer, always stopped. */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from "node:fs"
 import { request } from "node:http"
 import { type AddressInfo, createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url))
@@ -14,13 +16,14 @@ const TAIL_LINES = 30
 export interface Child {
   readonly name: string
   readonly process: ChildProcess
-  /** The last lines the child wrote, stdout and stderr interleaved. */
+  /** The last lines the child wrote (stdout and stderr, to a file in a temporary folder). */
   readonly tail: () => string
   /** Resolves with the exit code (or signal name) once the child has exited. */
   readonly exited: Promise<number | string>
 }
 
 const children = new Set<Child>()
+const logDir = mkdtempSync(join(tmpdir(), "swarmguard-bench-"))
 
 /**
  * Starts `node --import tsx <entry>` from the repository root. The environment is exactly `env` plus
@@ -33,26 +36,28 @@ export const startChild = (name: string, entry: string, env: Record<string, stri
     const value = process.env[key]
     if (value !== undefined) base[key] = value
   }
+  // Output goes to a file, not a pipe: Node writes to a pipe synchronously, so a pipe this process
+  // (busy generating load) drained late would stall the child's event loop and be measured as its cost.
+  const logPath = join(logDir, `${name.replace(/\W+/g, "-")}.log`)
+  const log = openSync(logPath, "w")
   const child = spawn(process.execPath, ["--import", "tsx", "--import", orphanGuard, entry], {
     cwd: repoRoot,
     env: { ...base, ...env },
-    // stdout is drained, not ignored: a balancer logs to a pipe in production too.
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
+    stdio: ["ignore", log, log, "ipc"],
   })
-  const lines: Array<string> = []
-  const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString("utf8").split("\n")) {
-      if (line === "") continue
-      lines.push(line)
-      if (lines.length > TAIL_LINES) lines.shift()
-    }
+  closeSync(log)
+  const tail = () => {
+    const text = existsSync(logPath) ? readFileSync(logPath, "utf8") : ""
+    return text
+      .split("\n")
+      .filter((line) => line !== "")
+      .slice(-TAIL_LINES)
+      .join("\n")
   }
-  child.stdout?.on("data", keep)
-  child.stderr?.on("data", keep)
   const exited = new Promise<number | string>((resolve) =>
     child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
   )
-  const handle: Child = { name, process: child, tail: () => lines.join("\n"), exited }
+  const handle: Child = { name, process: child, tail, exited }
   children.add(handle)
   void exited.then(() => children.delete(handle))
   return handle
