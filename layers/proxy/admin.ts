@@ -3,12 +3,16 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 import { Effect } from "effect"
 import { LbConfig } from "../../src/Config.ts"
 import { Discovery } from "../../src/Discovery.ts"
+import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import { HealthProbe } from "../../src/HealthProbe.ts"
-import { LeaseStore } from "../../src/LeaseStore.ts"
+import { LeaseStore, type LeaseTotals } from "../../src/LeaseStore.ts"
 import { MetricsSource } from "../../src/MetricsSource.ts"
-import { RoutingStats } from "../../src/RoutingStats.ts"
+import { RoutingStats, type StatsSnapshot } from "../../src/RoutingStats.ts"
 import { Selector } from "../../src/Selector.ts"
 import { loadScore } from "../../src/score.ts"
+
+/** The body of `GET /metrics` (LB_METRICS_PATH): the PRD's fields and the balancer's additions. */
+export type BalancerMetrics = StatsSnapshot & { readonly algorithm: Algorithm; readonly leases: LeaseTotals }
 
 export const sendJson = (res: ServerResponse, status: number, body: unknown): void => {
   const payload = JSON.stringify(body)
@@ -31,7 +35,7 @@ export const makeAdmin = Effect.gen(function* () {
   const { algorithm } = yield* Selector
   const clock = yield* Effect.clock
 
-  const metricsJson = () => ({
+  const metricsJson = (): BalancerMetrics => ({
     ...stats.snapshot(),
     algorithm,
     leases: leases.totals(),

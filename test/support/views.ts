@@ -1,4 +1,5 @@
 /** Typed reads of the balancer's own endpoints, and of which replica answered a run of requests. */
+import type { BalancerMetrics } from "../../layers/proxy/admin.ts"
 import { getJson, request } from "./http.ts"
 import { waitFor } from "./wait.ts"
 
@@ -18,20 +19,7 @@ export interface ReplicaRow {
 }
 
 /** `GET /metrics`: the PRD's fields and the balancer's additions. */
-export interface MetricsJson {
-  readonly total_requests: number
-  readonly requests_per_second: number
-  readonly routing_decisions: Record<string, number>
-  readonly avg_routing_time_ms: number
-  readonly cache_hit_rate: number | null
-  readonly fallback_decisions: number
-  readonly panic_decisions: number
-  readonly retries: number
-  readonly responses: Record<string, number>
-  readonly failures: Record<string, number>
-  readonly algorithm: string
-  readonly leases: { acquired: number; released: number; expired: number; active: number }
-}
+export type MetricsJson = BalancerMetrics
 
 export const replicasView = (lb: string) => getJson<ReadonlyArray<ReplicaRow>>(`${lb}/_lb/replicas`)
 
