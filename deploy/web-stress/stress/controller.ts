@@ -89,6 +89,8 @@ export class Stress {
   }
 
   status() {
+    // Applies expiry first, so the status never shows a finished job's burners still running.
+    this.tick()
     const now = performance.now()
     const live = this.jobs.filter((job) => !isExpired(job, now))
     const network: NetworkStatus = this.network.status()
