@@ -32,8 +32,9 @@ export const layer = Layer.effect(
     const refresh = () => {
       const previous = new Map(replicas.map((replica) => [replica.id, replica]))
       const next: Array<Replica> = []
-      for (const { node, report } of agents.latest()) {
-        for (const container of report?.containers ?? []) {
+      for (const { report } of agents.latest()) {
+        if (report === undefined) continue
+        for (const container of report.containers) {
           if (container.service_name !== config.targetService) continue
           const address = addressOn(container, config.network)
           if (address === undefined) continue
@@ -42,7 +43,7 @@ export const layer = Layer.effect(
           next.push(
             known?.origin === origin
               ? known
-              : { id: container.container_id, name: container.container_name, origin, node },
+              : { id: container.container_id, name: container.container_name, origin, node: report.node },
           )
         }
       }

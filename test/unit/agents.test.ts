@@ -66,9 +66,9 @@ describe("agents", () => {
       yield* TestClock.adjust("1 second")
       const replicas = (yield* Discovery).current()
       expect(replicas).toEqual([
-        { id: "aaa", name: "web-stress.aaa", origin: "http://10.0.1.2:8080", node: "127.0.0.2" },
-        { id: "bbb", name: "web-stress.bbb", origin: "http://10.0.1.4:8080", node: "127.0.0.3:9999" },
-        { id: "ccc", name: "web-stress.ccc", origin: "http://10.0.1.5:8080", node: "127.0.0.3:9999" },
+        { id: "aaa", name: "web-stress.aaa", origin: "http://10.0.1.2:8080", node: "worker-1" },
+        { id: "bbb", name: "web-stress.bbb", origin: "http://10.0.1.4:8080", node: "worker-2" },
+        { id: "ccc", name: "web-stress.ccc", origin: "http://10.0.1.5:8080", node: "worker-2" },
       ])
     }).pipe(Effect.provide(layer))
   })

@@ -1,0 +1,74 @@
+#!/bin/sh
+# Builds the SwarmGuard images from deploy/Dockerfile, and pushes them when REGISTRY is set.
+#
+#   deploy/build-images.sh                         # all three: load-balancer agent web-stress
+#   deploy/build-images.sh load-balancer           # only some
+#   REGISTRY=registry.example.com:5000 TAG=v1 deploy/build-images.sh   # build and push
+#
+# Images: ${REGISTRY}/swarmguard-load-balancer, swarmguard-monitoring-agent, swarmguard-web-stress
+# (no REGISTRY: local names without a prefix), tag $TAG (default latest).
+#
+# The build context is a staging folder: the sources, package files and the production
+# dependencies installed on this host with `npm ci --omit=dev` (the host reaches the npm registry;
+# containers here may not). When npm cannot install (offline), the host's own node_modules is
+# copied instead and the Dockerfile removes its devDependencies from the lockfile.
+set -eu
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+REGISTRY="${REGISTRY:-}"
+TAG="${TAG:-latest}"
+NODE_IMAGE="${NODE_IMAGE:-node:20-bookworm-slim}"
+prefix="${REGISTRY:+${REGISTRY%/}/}"
+
+log() { echo "build-images: $*" >&2; }
+
+image_of() {
+  case "$1" in
+    load-balancer) echo "${prefix}swarmguard-load-balancer:$TAG" ;;
+    agent) echo "${prefix}swarmguard-monitoring-agent:$TAG" ;;
+    web-stress) echo "${prefix}swarmguard-web-stress:$TAG" ;;
+    *) log "unknown target '$1' (load-balancer, agent, web-stress)"; exit 2 ;;
+  esac
+}
+
+targets="${*:-load-balancer agent web-stress}"
+for target in $targets; do image_of "$target" >/dev/null; done
+
+# A local Engine: on these test machines the helper installs/starts dockerd when it is missing.
+if ! docker info >/dev/null 2>&1; then
+  if [ -x "$repo/test/agent/support/ensure-dockerd.sh" ] || [ -f "$repo/test/agent/support/ensure-dockerd.sh" ]; then
+    sh "$repo/test/agent/support/ensure-dockerd.sh"
+  else
+    log "no Docker Engine answers (docker info)"; exit 1
+  fi
+fi
+
+BASE_IMAGE="$NODE_IMAGE" sh "$here/base-image.sh"
+
+stage="$(mktemp -d "${TMPDIR:-/tmp}/swarmguard-build.XXXXXX")"
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/deploy"
+cp "$repo/package.json" "$repo/package-lock.json" "$repo/tsconfig.json" "$repo/.dockerignore" "$stage/"
+cp -R "$repo/src" "$repo/layers" "$repo/agent" "$stage/"
+cp -R "$repo/deploy/web-stress" "$here/prune-modules.mjs" "$stage/deploy/"
+find "$stage" -name '*.md' -type f -delete
+
+log "installing production dependencies (npm ci --omit=dev) into $stage"
+if ! (cd "$stage" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null); then
+  [ -d "$repo/node_modules" ] || { log "npm ci failed and $repo/node_modules is missing: run npm ci first"; exit 1; }
+  log "npm ci failed: using the host's node_modules (devDependencies are pruned in the build)"
+  rm -rf "$stage/node_modules"
+  cp -R "$repo/node_modules" "$stage/node_modules"
+fi
+
+for target in $targets; do
+  image="$(image_of "$target")"
+  log "building $image (target $target)"
+  docker build -q -f "$here/Dockerfile" --build-arg "NODE_IMAGE=$NODE_IMAGE" --target "$target" -t "$image" "$stage" >/dev/null
+  log "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
+  if [ -n "$REGISTRY" ]; then
+    log "pushing $image"
+    docker push -q "$image" >/dev/null
+  fi
+done
