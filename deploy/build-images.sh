@@ -35,10 +35,10 @@ image_of() {
 targets="${*:-load-balancer agent web-stress}"
 for target in $targets; do image_of "$target" >/dev/null; done
 
-# A local Engine: on these test machines the helper installs/starts dockerd when it is missing.
+# A local Engine: ensure-dockerd.sh installs (Debian's docker.io) and starts dockerd when missing.
 if ! docker info >/dev/null 2>&1; then
-  if [ -x "$repo/test/agent/support/ensure-dockerd.sh" ] || [ -f "$repo/test/agent/support/ensure-dockerd.sh" ]; then
-    sh "$repo/test/agent/support/ensure-dockerd.sh"
+  if [ -f "$repo/deploy/ensure-dockerd.sh" ]; then
+    sh "$repo/deploy/ensure-dockerd.sh"
   else
     log "no Docker Engine answers (docker info)"; exit 1
   fi

@@ -15,8 +15,8 @@ export REGISTRY TAG STACK IMAGE_PREFIX
 log() { echo "${0##*/}: $*" >&2; }
 
 require_swarm_manager() {
-  if ! docker info >/dev/null 2>&1 && [ -f "$repo/test/agent/support/ensure-dockerd.sh" ]; then
-    sh "$repo/test/agent/support/ensure-dockerd.sh"
+  if ! docker info >/dev/null 2>&1 && [ -f "$repo/deploy/ensure-dockerd.sh" ]; then
+    sh "$repo/deploy/ensure-dockerd.sh"
   fi
   state="$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null || true)"
   case "$state" in

@@ -1,6 +1,6 @@
 /**
  * The Docker source against this machine's real dockerd (Debian docker.io, installed and started by
- * support/ensure-dockerd.sh when missing): a CPU burner, an idle container, and a burner held to half a
+ * deploy/ensure-dockerd.sh when missing): a CPU burner, an idle container, and a burner held to half a
  * core by `--cpus 0.5`, all from the locally built busybox image.
  */
 import { execFile } from "node:child_process"
@@ -14,7 +14,7 @@ import { checkEngine, make } from "../../agent/docker/source.ts"
 import { ContainerMetrics } from "../../src/domain/AgentReport.ts"
 
 const run = promisify(execFile)
-const ensureDockerd = fileURLToPath(new URL("./support/ensure-dockerd.sh", import.meta.url))
+const ensureDockerd = fileURLToPath(new URL("../../deploy/ensure-dockerd.sh", import.meta.url))
 const socketPath = "/var/run/docker.sock"
 const image = "swarmguard/busybox:local"
 const tag = `sg-agent-test-${process.pid}-${Date.now().toString(36)}`

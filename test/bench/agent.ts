@@ -15,7 +15,7 @@ const GOAL_AGE_MS = 1_500
 /** Agent start (tsx compiles), the warm-up's wait for every container and a stop, per run; generous. */
 const RUN_OVERHEAD_S = 60
 
-const ensureDockerd = fileURLToPath(new URL("../agent/support/ensure-dockerd.sh", import.meta.url))
+const ensureDockerd = fileURLToPath(new URL("../../deploy/ensure-dockerd.sh", import.meta.url))
 const started = performance.now()
 
 const loadAverage = () =>
