@@ -5,7 +5,7 @@
 // on a node_modules already installed with --omit=dev only the trimming does anything.
 //
 //   node deploy/prune-modules.mjs /app
-import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 
 const app = process.argv[2] ?? "."
@@ -20,7 +20,8 @@ for (const [path, entry] of Object.entries(lock.packages ?? {})) {
   }
 }
 
-const dropFile = (name) => /\.(d\.[mc]?ts|map)$/.test(name) || /^(README|CHANGELOG|HISTORY)(\.md)?$/i.test(name)
+const dropFile = (name) =>
+  /\.(d\.[mc]?ts|map)$/.test(name) || /^(README|CHANGELOG|HISTORY)(\.md)?$/i.test(name)
 let files = 0
 const walk = (dir) => {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -36,7 +37,10 @@ const walk = (dir) => {
 }
 const modules = join(app, "node_modules")
 // Effect's packages ship their TypeScript sources beside dist/ for editors; nothing imports them.
-for (const source of ["effect/src", ...readdirSafe(join(modules, "@effect")).map((name) => `@effect/${name}/src`)]) {
+for (const source of [
+  "effect/src",
+  ...readdirSafe(join(modules, "@effect")).map((name) => `@effect/${name}/src`),
+]) {
   rmSync(join(modules, source), { recursive: true, force: true })
 }
 if (existsSync(modules)) walk(modules)
