@@ -80,14 +80,18 @@ const route = (
 ): void => {
   const { replicas, panic } = context.candidates()
   const candidates = excluded ? replicas.filter((replica) => replica.id !== excluded.id) : replicas
+  if (candidates.length === 0 && excluded) {
+    // A retry with nowhere else to go: the one replica's failure is the answer.
+    context.stats.recordFailure("upstream_error")
+    refuse(res, 502, {
+      error: "upstream_error",
+      message: `the only replica of ${context.targetService} failed: ${excluded.name}`,
+    })
+    return
+  }
   if (candidates.length === 0) {
     context.stats.recordFailure("no_replica")
-    refuse(res, 503, {
-      error: "no_replica",
-      message: excluded
-        ? `the only replica of ${context.targetService} failed: ${excluded.name}`
-        : `no replica of ${context.targetService} is known yet`,
-    })
+    refuse(res, 503, { error: "no_replica", message: `no replica of ${context.targetService} is known yet` })
     return
   }
   const started = performance.now()

@@ -127,4 +127,16 @@ describe("failover", () => {
     expect(typeof body.message).toBe("string")
     expect(await replicasView(lb.url)).toEqual([])
   })
+
+  it("answers 502 JSON when the only replica refuses the connection and its retry has nowhere to go", async () => {
+    const gone = await startReplicas(1)
+    await gone.stopAll()
+    const lb = await startBalancer({ REPLICAS: gone.origins })
+    onTestFinished(() => lb.close())
+
+    const reply = await request(`${lb.url}/whoami`)
+    expect(reply.status).toBe(502)
+    expect(json<{ error?: unknown }>(reply).error).toBe("upstream_error")
+    expect((await metricsView(lb.url)).retries).toBe(1)
+  })
 })
