@@ -14,12 +14,12 @@ set -eu
 
 require_swarm_manager
 sh "$here/build-images.sh" load-balancer
-existed=false
-docker service inspect "${STACK}_load-balancer" >/dev/null 2>&1 && existed=true
-if [ "$existed" = true ] && [ -n "${LB_ALGORITHM:-}" ]; then
-  # The stack file reads LB_ALGORITHM only when the stack is deployed; a running balancer gets it
-  # with the image update below (one restart, not two).
-  docker service update --quiet --detach $(resolve_flags) --env-add "LB_ALGORITHM=$LB_ALGORITHM" "${STACK}_load-balancer" >/dev/null
+image="${IMAGE_PREFIX}swarmguard-load-balancer:$TAG"
+if [ -n "${LB_ALGORITHM:-}" ]; then
+  # The stack file reads LB_ALGORITHM when the stack is created; a running balancer gets it with
+  # its image update, in one restart.
+  deploy_or_update load-balancer "$image" --env-add "LB_ALGORITHM=$LB_ALGORITHM"
+else
+  deploy_or_update load-balancer "$image"
 fi
-deploy_or_update load-balancer "${IMAGE_PREFIX}swarmguard-load-balancer:$TAG"
 log "balancer: http://<manager address>:8081  (/_lb/health, /_lb/replicas, /metrics)"

@@ -50,14 +50,16 @@ deploy_stack() {
 }
 
 # Rolls one service of the stack onto the image just built (same tag: --force restarts its tasks),
-# or deploys the whole stack when that service does not exist yet.
+# with any further `docker service update` options given after the image, in one update; or deploys
+# the whole stack when that service does not exist yet.
 deploy_or_update() {
   service="${STACK}_$1"
   image="$2"
+  shift 2
   if docker service inspect "$service" >/dev/null 2>&1; then
     log "updating $service to $image"
     # shellcheck disable=SC2046
-    docker service update --quiet --force $(resolve_flags) --image "$image" "$service" >/dev/null
+    docker service update --quiet --force $(resolve_flags) "$@" --image "$image" "$service" >/dev/null
   else
     log "$service not found: deploying stack $STACK from $here/stack.yml"
     deploy_stack
