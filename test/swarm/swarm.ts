@@ -1,7 +1,7 @@
 /** Helpers for the Swarm end-to-end test: docker CLI, the balancer's views, bounded polls, load. */
 import { execFile } from "node:child_process"
-import { setTimeout as sleep } from "node:timers/promises"
 import { promisify } from "node:util"
+import { waitFor as waitUntil } from "../support/wait.ts"
 
 const run = promisify(execFile)
 
@@ -20,29 +20,13 @@ export const log = (line: string): void => {
   process.stdout.write(`${line}\n`)
 }
 
-export const waitFor = async <A>(
+/** Polls like the loopback tests do, with the slower default interval a cluster warrants. */
+export const waitFor = <A>(
   what: string,
   probe: () => Promise<A | undefined> | A | undefined,
   timeoutMs: number,
   intervalMs = 250,
-): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-      last = undefined
-    } catch (error) {
-      last = error
-    }
-    if (Date.now() >= deadline) {
-      const detail = last === undefined ? "" : ` (last error: ${String(last)})`
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`)
-    }
-    await sleep(intervalMs)
-  }
-}
+): Promise<A> => waitUntil(what, probe, { timeoutMs, intervalMs })
 
 export interface ReplicaView {
   readonly id: string
