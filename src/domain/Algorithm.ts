@@ -3,3 +3,5 @@ import { Schema } from "effect"
 
 export const Algorithm = Schema.Literal("lease", "metrics", "hybrid", "round-robin")
 export type Algorithm = typeof Algorithm.Type
+
+export const ALGORITHMS: ReadonlyArray<Algorithm> = Algorithm.literals

@@ -1,5 +1,6 @@
 /** The benchmark's flags, each with an environment fallback and a default that keeps a run under ~3 minutes. */
 import { parseArgs } from "node:util"
+import { ALGORITHMS, type Algorithm } from "../../src/domain/Algorithm.ts"
 
 export interface Options {
   readonly rounds: number
@@ -8,6 +9,8 @@ export interface Options {
   readonly connections: number
   readonly only: "http" | "routing" | undefined
   readonly picks: number
+  /** The balancers' algorithms to measure; all of them by default. */
+  readonly algorithms: ReadonlyArray<Algorithm>
   /** Extra variables for the balancers, for experiments; none by default, so they run on defaults. */
   readonly lbEnv: Record<string, string>
 }
@@ -18,6 +21,7 @@ const USAGE = `usage: npm run bench:proxy -- [options]
   --warmup S        seconds of warm-up before each measurement (BENCH_WARMUP, default 1)
   --connections N   autocannon connections (BENCH_CONNECTIONS, default 50)
   --only WHAT       http | routing: run only that part
+  --algorithms A,B  balancers to measure (default: every algorithm)
   --picks N         timed picks per routing case (BENCH_PICKS, default 20000)
   --lb-env K=V      extra environment for the balancers (repeatable), e.g. LOG_EVERY_N_REQUESTS=0`
 
@@ -37,6 +41,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined =
       connections: { type: "string" },
       only: { type: "string" },
       picks: { type: "string" },
+      algorithms: { type: "string" },
       "lb-env": { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
@@ -55,7 +60,11 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined =
     if (eq <= 0) throw new Error(`--lb-env takes NAME=VALUE, not ${pair}\n${USAGE}`)
     lbEnv[pair.slice(0, eq)] = pair.slice(eq + 1)
   }
+  const algorithms = (values.algorithms ?? ALGORITHMS.join(",")).split(",").map((name) => name.trim())
+  const unknown = algorithms.filter((name) => !(ALGORITHMS as ReadonlyArray<string>).includes(name))
+  if (unknown.length > 0) throw new Error(`--algorithms: unknown ${unknown.join(", ")}\n${USAGE}`)
   return {
+    algorithms: algorithms as Array<Algorithm>,
     rounds: Math.floor(number("rounds", values.rounds, "3", 1)),
     durationS: number("duration", values.duration, "5", 0.5),
     warmupS: number("warmup", values.warmup, "1", 0),

@@ -28,7 +28,7 @@ const main = async () => {
       "balancers: REPLICAS, LB_HOST, LB_PORT, LB_ALGORITHM set; everything else " +
         (overrides.length === 0 ? "at its default" : `at its default except ${overrides.join(" ")}`),
     )
-    const targets = await startTargets(options.lbEnv)
+    const targets = await startTargets(options.algorithms, options.lbEnv)
     await runHttp(targets, options.rounds, {
       connections: options.connections,
       durationS: options.durationS,

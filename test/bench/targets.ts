@@ -3,7 +3,6 @@ import { fileURLToPath } from "node:url"
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import { type Child, firstMessage, freePorts, startChild, untilAnswers } from "./processes.ts"
 
-export const ALGORITHMS: ReadonlyArray<Algorithm> = ["lease", "round-robin", "metrics", "hybrid"]
 /** tsx compiles on start and two cores are shared: generous, but a hung child still ends the run. */
 const READY_TIMEOUT_MS = 60_000
 
@@ -45,14 +44,17 @@ const startRaw = async (origins: ReadonlyArray<string>): Promise<Target> => {
 }
 
 /** Raw, direct, then the balancers: the order of the summary table (http.ts rotates it per round). */
-export const startTargets = async (lbEnv: Record<string, string>): Promise<Array<Target>> => {
+export const startTargets = async (
+  algorithms: ReadonlyArray<Algorithm>,
+  lbEnv: Record<string, string>,
+): Promise<Array<Target>> => {
   const backends = startChild("backends", entry("./backends.ts"), {})
   const origins = await firstMessage<Array<string>>(backends, READY_TIMEOUT_MS)
   const direct: Target = { name: "direct", url: `${origins[0]}/`, balancer: false, pid: backends.process.pid }
-  const ports = await freePorts("127.0.0.1", ALGORITHMS.length)
+  const ports = await freePorts("127.0.0.1", algorithms.length)
   const proxies = await Promise.all([
     startRaw(origins),
-    ...ALGORITHMS.map((algorithm, i) => startBalancer(algorithm, ports[i]!, origins, lbEnv)),
+    ...algorithms.map((algorithm, i) => startBalancer(algorithm, ports[i]!, origins, lbEnv)),
   ])
   const [raw, ...balancers] = proxies
   return [raw!, direct, ...balancers]
