@@ -8,6 +8,7 @@ import { layer as memoryLeaseLayer } from "../layers/lease-store/memory.ts"
 import { layer as agentMetricsLayer } from "../layers/metrics-source/agents.ts"
 import { layer as noMetricsLayer } from "../layers/metrics-source/none.ts"
 import { layer as proxyLayer } from "../layers/proxy/node-undici.ts"
+import { layer as adaptiveLayer } from "../layers/selector/adaptive.ts"
 import { layer as hybridLayer } from "../layers/selector/hybrid.ts"
 import { layer as leaseLayer } from "../layers/selector/lease.ts"
 import { layer as metricsLayer } from "../layers/selector/metrics.ts"
@@ -22,6 +23,7 @@ const selectorLayers = {
   metrics: metricsLayer,
   hybrid: hybridLayer,
   "round-robin": roundRobinLayer,
+  adaptive: adaptiveLayer,
 } satisfies Record<Algorithm, unknown>
 
 /** Static `REPLICAS` replace the agents for discovery; then there are no metrics to read either. */

@@ -4,6 +4,7 @@ import { Algorithm } from "./domain/Algorithm.ts"
 import type { ConfigInvalid } from "./domain/ConfigInvalid.ts"
 import {
   boolean,
+  fraction,
   HostAndPort,
   HttpOrigin,
   list,
@@ -41,6 +42,12 @@ export interface LbConfigShape {
   readonly leaseCountWeight: number
   readonly networkCapacityMbps: number
   readonly fallbackEnabled: boolean
+  /** Time constant of `adaptive`'s latency estimates. */
+  readonly adaptiveDecayMs: number
+  /** `adaptive` counts a replica hot above this quantile of the candidates' in-flight counts. */
+  readonly adaptiveHotQuantile: number
+  /** How much CPU use (of the allowance, fresh metrics only) inflates `adaptive`'s estimates. */
+  readonly adaptiveCpuWeight: number
   readonly healthCheckIntervalMs: number
   readonly healthCheckTimeoutMs: number
   readonly healthCheckPath: string
@@ -81,6 +88,9 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     leaseCountWeight: yield* variable("LEASE_COUNT_WEIGHT", nonNegativeNumber, "10.0"),
     networkCapacityMbps: yield* variable("NETWORK_CAPACITY_MBPS", positiveNumber, "100"),
     fallbackEnabled: yield* variable("FALLBACK_ENABLED", boolean, "true"),
+    adaptiveDecayMs: yield* variable("ADAPTIVE_DECAY", seconds, "5"),
+    adaptiveHotQuantile: yield* variable("ADAPTIVE_HOT_QUANTILE", fraction, "0.75"),
+    adaptiveCpuWeight: yield* variable("ADAPTIVE_CPU_WEIGHT", nonNegativeNumber, "0.5"),
     healthCheckIntervalMs: yield* variable("HEALTH_CHECK_INTERVAL", seconds, "5"),
     healthCheckTimeoutMs: yield* variable("HEALTH_CHECK_TIMEOUT", seconds, "2"),
     healthCheckPath: yield* variable("HEALTH_CHECK_PATH", urlPath, "/health"),

@@ -1,10 +1,10 @@
 /**
  * Picks one replica for a request. One layer per algorithm; `main` provides the one `LB_ALGORITHM`
- * names. `pick` is synchronous: it runs on the data plane for every request.
+ * names. `pick` and `observe` are synchronous: they run on the data plane for every request.
  */
 import { Context } from "effect"
 import type { Algorithm } from "./domain/Algorithm.ts"
-import type { Replica } from "./domain/Replica.ts"
+import type { Replica, ReplicaId } from "./domain/Replica.ts"
 
 export interface Decision {
   readonly replica: Replica
@@ -23,6 +23,15 @@ export interface SelectorShape {
    * candidate, i.e. metrics are stale and `FALLBACK_ENABLED=false`.
    */
   readonly pick: (candidates: ReadonlyArray<Replica>) => Decision | undefined
+  /**
+   * How an exchange with a replica ended: its duration from dispatch to the end of the response or
+   * the error, and whether it succeeded (a response below 500). Exchanges the client abandoned are
+   * not reported: they say nothing about the replica.
+   */
+  readonly observe: (replicaId: ReplicaId, durationMs: number, ok: boolean) => void
 }
+
+/** `observe` for the algorithms that do not learn from the exchanges they route. */
+export const ignoreExchanges: SelectorShape["observe"] = () => {}
 
 export class Selector extends Context.Tag("swarmguard/Selector")<Selector, SelectorShape>() {}

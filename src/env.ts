@@ -54,6 +54,8 @@ export const nonNegativeNumber: VariableType<number> = numberWhere("a number of 
 
 export const positiveNumber: VariableType<number> = numberWhere("a number greater than 0", (n) => n > 0)
 
+export const fraction: VariableType<number> = numberWhere("a number from 0 to 1", (n) => n >= 0 && n <= 1)
+
 /** A duration given in seconds (fractions allowed), decoded to milliseconds. */
 export const seconds: VariableType<number> = {
   schema: numberWhere("", (n) => n > 0).schema.pipe(

@@ -12,13 +12,14 @@ import type { HealthProbeShape } from "../../src/HealthProbe.ts"
 import type { Lease, LeaseStoreShape } from "../../src/LeaseStore.ts"
 import type { Candidates } from "../../src/ReplicaPool.ts"
 import type { RoutingStatsShape } from "../../src/RoutingStats.ts"
-import type { Decision } from "../../src/Selector.ts"
+import type { Decision, SelectorShape } from "../../src/Selector.ts"
 import { sendJson } from "./admin.ts"
 import { clientAddressOf, forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts"
 
 export interface ForwardContext {
   readonly candidates: () => Candidates
   readonly pick: (candidates: ReadonlyArray<Replica>) => Decision | undefined
+  readonly observe: SelectorShape["observe"]
   readonly algorithm: Algorithm
   readonly upstreamOf: (replica: Replica) => Pool
   readonly leases: LeaseStoreShape
@@ -154,6 +155,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   private responseStarted = false
   private bodyStarted = false
   private finished = false
+  private status = 0
+  // The data plane reads the monotonic clock directly: a fiber per exchange would cost more than it.
+  private readonly dispatchedAt = performance.now()
 
   constructor(
     private readonly context: ForwardContext,
@@ -181,6 +185,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.context.leases.release(this.lease)
   }
 
+  /** Tells the selector how the replica did; not called when the client gave up first. */
+  private report(ok: boolean) {
+    this.context.observe(this.replica.id, performance.now() - this.dispatchedAt, ok)
+  }
+
   onConnect(abort: (reason?: Error) => void): void {
     if (this.finished) abort(new Error("client closed the connection"))
     else this.abort = abort
@@ -195,6 +204,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     // 1xx interim responses (100 Continue) are answered by Node's server itself.
     if (statusCode < 200 || this.finished) return true
     this.responseStarted = true
+    this.status = statusCode
     this.resume = resume
     this.context.stats.recordResponse(statusCode)
     this.res.writeHead(statusCode, statusMessage ?? "", forwardResponseHeaders(rawHeaders))
@@ -222,12 +232,14 @@ class Exchange implements Dispatcher.DispatchHandler {
   onComplete(): void {
     if (this.finished) return
     this.finish()
+    this.report(this.status < 500)
     this.res.end()
   }
 
   onError(error: Error & { code?: string }): void {
     if (this.finished) return
     this.finish()
+    this.report(false)
     const code = error.code ?? ""
     const connectFailed = CONNECT_FAILURES.has(code)
     if (connectFailed) this.context.health.reportFailure(this.replica.id, `${code}: ${error.message}`)

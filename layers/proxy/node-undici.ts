@@ -93,6 +93,7 @@ export const layer = Layer.scoped(
     const context: ForwardContext = {
       candidates: pool.candidates,
       pick: selector.pick,
+      observe: selector.observe,
       algorithm: selector.algorithm,
       upstreamOf,
       leases,

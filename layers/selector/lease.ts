@@ -1,7 +1,7 @@
 /** Fewest active leases (in-flight requests); ties take turns. */
 import { Effect, Layer } from "effect"
 import { LeaseStore } from "../../src/LeaseStore.ts"
-import { Selector } from "../../src/Selector.ts"
+import { ignoreExchanges, Selector } from "../../src/Selector.ts"
 import { argminFrom, makeTurns } from "./rotation.ts"
 
 export const layer = Layer.effect(
@@ -16,6 +16,7 @@ export const layer = Layer.effect(
         const replica = candidates[index]!
         return { replica, score: leases.active(replica.id), freshMetrics: undefined, fallback: false }
       },
+      observe: ignoreExchanges,
     }
   }),
 )

@@ -1,6 +1,6 @@
 /** Strict rotation over the candidates. */
 import { Layer } from "effect"
-import { Selector, type SelectorShape } from "../../src/Selector.ts"
+import { ignoreExchanges, Selector, type SelectorShape } from "../../src/Selector.ts"
 import { makeTurns } from "./rotation.ts"
 
 export const layer = Layer.sync(Selector, (): SelectorShape => {
@@ -13,5 +13,6 @@ export const layer = Layer.sync(Selector, (): SelectorShape => {
       freshMetrics: undefined,
       fallback: false,
     }),
+    observe: ignoreExchanges,
   }
 })

@@ -15,7 +15,7 @@ import { LbConfig } from "../../src/Config.ts"
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import type { Replica, ReplicaId } from "../../src/domain/Replica.ts"
 import { MetricsSource } from "../../src/MetricsSource.ts"
-import type { Decision, SelectorShape } from "../../src/Selector.ts"
+import { type Decision, ignoreExchanges, type SelectorShape } from "../../src/Selector.ts"
 import { loadScore } from "../../src/score.ts"
 import { argminFrom, makeTurns } from "./rotation.ts"
 
@@ -128,6 +128,6 @@ export const makeScoredSelector = (options: ScoredSelectorOptions) =>
       return pick(eligible)
     }
 
-    const selector: SelectorShape = { algorithm: options.algorithm, pick }
+    const selector: SelectorShape = { algorithm: options.algorithm, pick, observe: ignoreExchanges }
     return selector
   })

@@ -4,6 +4,7 @@
  */
 import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
 import { layer as memoryLeaseLayer } from "../../layers/lease-store/memory.ts"
+import { layer as adaptiveLayer } from "../../layers/selector/adaptive.ts"
 import { layer as hybridLayer } from "../../layers/selector/hybrid.ts"
 import { layer as leaseLayer } from "../../layers/selector/lease.ts"
 import { layer as metricsLayer } from "../../layers/selector/metrics.ts"
@@ -24,6 +25,7 @@ const ALGORITHMS: ReadonlyArray<
   ["round-robin", roundRobinLayer],
   ["metrics", metricsLayer],
   ["hybrid", hybridLayer],
+  ["adaptive", adaptiveLayer],
 ]
 const WARMUP_PICKS = 5_000
 /** Leases held while picking, as with the HTTP benchmark's 50 connections in flight. */
@@ -82,7 +84,8 @@ const timePicks = async (
     for (let i = 0; i < 2 * replicas.length; i++) {
       leases.acquire(replicas[Math.floor(Math.random() * replicas.length)]!.id)
     }
-    // Each pick takes a lease and releases the one taken IN_FLIGHT picks earlier, outside the timing.
+    // Each pick takes a lease and releases the one taken IN_FLIGHT picks earlier, outside the timing,
+    // reporting the exchange as a selector that learns from them would see it.
     const inFlight: Array<Lease | undefined> = new Array(IN_FLIGHT)
     const nanos = new Float64Array(picks)
     let fresh = 0
@@ -93,14 +96,17 @@ const timePicks = async (
       if (decision === undefined) throw new Error(`${selector.algorithm} refused every replica`)
       const slot = i % IN_FLIGHT
       const previous = inFlight[slot]
-      if (previous !== undefined) leases.release(previous)
+      if (previous !== undefined) {
+        leases.release(previous)
+        selector.observe(previous.replicaId, 1 + Math.random() * 10, true)
+      }
       inFlight[slot] = leases.acquire(decision.replica.id)
       if (i < WARMUP_PICKS) continue
       nanos[i - WARMUP_PICKS] = Number(elapsed)
       if (decision.freshMetrics) fresh++
     }
     nanos.sort()
-    const readsMetrics = selector.algorithm === "metrics" || selector.algorithm === "hybrid"
+    const readsMetrics = selector.algorithm !== "lease" && selector.algorithm !== "round-robin"
     return {
       p50Us: quantile(nanos, 0.5) / 1000,
       p99Us: quantile(nanos, 0.99) / 1000,

@@ -20,6 +20,7 @@ describe("shares per algorithm", () => {
     "lease",
     "metrics",
     "hybrid",
+    "adaptive",
   ])("%s: 300 sequential GETs give each replica a third", async (algorithm) => {
     const lb = await startBalancer({ REPLICAS: set.origins, LB_ALGORITHM: algorithm })
     onTestFinished(() => lb.close())
@@ -30,6 +31,10 @@ describe("shares per algorithm", () => {
       const share = shares[replica.name] ?? 0
       // Round-robin is exact; the others break ties by rotation, so they may drift only a little.
       if (algorithm === "round-robin") expect(share, replica.name).toBe(REQUESTS / 3)
+      // Adaptive follows measured latency: equal replicas tie within its noise margin, but the first
+      // answers (cold connections, cold code) are slower, and it takes a while to try a replica again.
+      else if (algorithm === "adaptive")
+        expect(share, `${replica.name} got ${share}`).toBeGreaterThanOrEqual(45)
       else expect(Math.abs(share - REQUESTS / 3), `${replica.name} got ${share}`).toBeLessThanOrEqual(10)
     }
     const metrics = await metricsView(lb.url)
@@ -42,9 +47,28 @@ describe("shares per algorithm", () => {
       // Static REPLICAS come without agents: every decision is a counted fallback on stale metrics.
       expect(metrics.fallback_decisions).toBe(REQUESTS)
       expect(metrics.cache_hit_rate).toBe(0)
+    } else if (algorithm === "adaptive") {
+      // It reads metrics only to refine latency: without them it does without, and nothing falls back.
+      expect(metrics.fallback_decisions).toBe(0)
+      expect(metrics.cache_hit_rate).toBe(0)
     } else {
       expect(metrics.fallback_decisions).toBe(0)
     }
+  })
+
+  it("adaptive: a replica that breaks its connections is soon left alone", async () => {
+    const lb = await startBalancer({ REPLICAS: set.origins, LB_ALGORITHM: "adaptive" })
+    onTestFinished(() => lb.close())
+    const broken = set.replicas[1]!
+    const before = broken.hits("/reset")
+
+    // Every GET it breaks is retried on another replica, so every client still gets its 200; the
+    // failed exchange is what the selector learns from (a reset is no health failure).
+    const shares = await sharesOf(lb.url, 60, `/reset?on=${broken.name}`)
+
+    expect(shares[broken.name]).toBeUndefined()
+    expect(broken.hits("/reset") - before).toBeLessThanOrEqual(3)
+    expect((await metricsView(lb.url)).retries).toBe(broken.hits("/reset") - before)
   })
 
   it("lease: requests avoid the replicas holding long in-flight requests", async () => {

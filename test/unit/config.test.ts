@@ -39,6 +39,9 @@ describe("LbConfig", () => {
         networkCapacityMbps: 100,
         network: "swarmguard-net",
         targetPort: 8080,
+        adaptiveDecayMs: 5000,
+        adaptiveHotQuantile: 0.75,
+        adaptiveCpuWeight: 0.5,
       })
     }),
   )
@@ -70,7 +73,7 @@ describe("LbConfig", () => {
   const invalid: Array<[Record<string, string>, string]> = [
     [
       { LB_ALGORITHM: "fastest" },
-      'LB_ALGORITHM="fastest": expected one of lease, metrics, hybrid, round-robin',
+      'LB_ALGORITHM="fastest": expected one of lease, metrics, hybrid, round-robin, adaptive',
     ],
     [{ LB_PORT: "-1" }, 'LB_PORT="-1": expected a TCP port, an integer from 0 to 65535'],
     [{ CPU_WEIGHT: "abc" }, 'CPU_WEIGHT="abc": expected a number of 0 or more'],
@@ -79,6 +82,9 @@ describe("LbConfig", () => {
       { REPLICAS: "127.0.0.1:9001" },
       'REPLICAS="127.0.0.1:9001": expected comma-separated http://host:port URLs',
     ],
+    [{ ADAPTIVE_HOT_QUANTILE: "1.5" }, 'ADAPTIVE_HOT_QUANTILE="1.5": expected a number from 0 to 1'],
+    [{ ADAPTIVE_DECAY: "0" }, 'ADAPTIVE_DECAY="0": expected a positive number of seconds'],
+    [{ ADAPTIVE_CPU_WEIGHT: "-1" }, 'ADAPTIVE_CPU_WEIGHT="-1": expected a number of 0 or more'],
     [{ FALLBACK_ENABLED: "maybe" }, 'FALLBACK_ENABLED="maybe": expected true or false'],
     [{ LOG_EVERY_N_REQUESTS: "1.5" }, 'LOG_EVERY_N_REQUESTS="1.5": expected an integer of 0 or more'],
     [{ LB_METRICS_PATH: "metrics" }, 'LB_METRICS_PATH="metrics": expected an absolute URL path'],

@@ -1,0 +1,257 @@
+/**
+ * Power of two choices over in-flight requests and observed latency, after Prequal's hot-cold rule
+ * (Wydrowski et al., "Load is not what you should balance", NSDI 2024).
+ *
+ * Each pick compares two candidates: the next one in rotation and one other at random (over time
+ * every pair is equally likely, and a tie goes to the rotating one, so ties take turns). A candidate
+ * is hot when more of the candidates than the ADAPTIVE_HOT_QUANTILE rank have fewer requests in
+ * flight. A cold candidate beats a hot one; two cold ones are compared on latency, two hot ones on
+ * in-flight count. In-flight counts react at once; latency says which replica is fast.
+ *
+ * A replica's latency is a decaying mean of its exchanges: an exchange's weight falls by e every
+ * ADAPTIVE_DECAY, as in Finagle's and Linkerd's EWMAs, which weigh by time rather than by count so a
+ * busy replica is not judged on its last few requests. The mean starts from one exchange's worth of
+ * the neutral estimate, the median of the candidates', so a new replica is tried, not flooded, and
+ * one slow first answer does not condemn it. A replica that is avoided gets no new evidence, so its
+ * old evidence also fades with the traffic that goes elsewhere: it drifts back to the median and is
+ * tried again after a small share of the traffic, as Prequal keeps probing every replica.
+ *
+ * A failure that came back quickly must not make a replica look fast: it counts as a slow exchange.
+ * A replica failing a large share of its exchanges also has few requests in flight, and would look
+ * cold next to a busy healthy one (the sinkhole): it loses to any replica that is not failing. Its
+ * failures fade with time only, so a broken replica costs clients a few requests per decay window
+ * however heavy the traffic.
+ *
+ * The agents' CPU readings are a slow signal: with fresh metrics for both candidates each latency is
+ * scaled by up to 1 + ADAPTIVE_CPU_WEIGHT. Without metrics (static REPLICAS) nothing falls back:
+ * `freshMetrics` then says the comparison did without them, and `fallback` is always false.
+ */
+import { Effect, Layer, Random } from "effect"
+import { LbConfig } from "../../src/Config.ts"
+import type { Replica, ReplicaId } from "../../src/domain/Replica.ts"
+import { LeaseStore } from "../../src/LeaseStore.ts"
+import { MetricsSource } from "../../src/MetricsSource.ts"
+import { type Decision, Selector, type SelectorShape } from "../../src/Selector.ts"
+import { makeTurns } from "./rotation.ts"
+
+/** Latency gaps below this are the balancer's own event-loop jitter, not a difference of replicas. */
+const NOISE_FLOOR_MS = 1
+/** A replica must be this much faster to be preferred: smaller gaps are within the estimates' noise. */
+const TIE_MARGIN = 0.2
+/** A failed exchange counts as this many times the typical response time (or its own, when longer). */
+const FAILURE_PENALTY = 10
+/** Beyond this share of recent failures, few requests in flight no longer means spare capacity. */
+const FAILING_SHARE = 0.25
+/** The weight of the neutral estimate in every replica's mean, in exchanges. */
+const PRIOR = 1
+/**
+ * An avoided replica's latency evidence fades by e every this many rounds of picks (a round being
+ * one pick per candidate) beyond the two rounds a replica with its fair share waits anyway.
+ */
+const FADE_ROUNDS = 10
+/** How often the neutral estimate is recomputed: it moves on the scale of the decay window, seconds. */
+const NEUTRAL_REFRESH_MS = 100
+
+interface Estimate {
+  latencySum: number
+  latencyWeight: number
+  failureSum: number
+  failureWeight: number
+  observedAt: number
+  /** The pick count when it was last observed. */
+  observedPick: number
+}
+
+/**
+ * mulberry32, seeded from Effect's Random at layer build: a pick runs no Effect, and a test that
+ * fixes the Random service fixes the sequence.
+ */
+const makeRandomIndex = (seed: number) => {
+  let state = seed | 0
+  return (bound: number): number => {
+    state = (state + 0x6d2b79f5) | 0
+    let t = Math.imul(state ^ (state >>> 15), state | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * bound)
+  }
+}
+
+const ascending = (x: number, y: number) => x - y
+
+const clearlyFaster = (latencyMs: number, thanMs: number): boolean =>
+  thanMs - latencyMs > Math.max(NOISE_FLOOR_MS, TIE_MARGIN * thanMs)
+
+const make = Effect.gen(function* () {
+  const config = yield* LbConfig
+  const leases = yield* LeaseStore
+  const metrics = yield* MetricsSource
+  // The data plane picks and observes synchronously, so the clock service is read directly; under
+  // TestClock this is the test's time.
+  const clock = yield* Effect.clock
+  const randomIndex = makeRandomIndex(yield* Random.nextInt)
+  const nextTurn = makeTurns()
+  const decayMs = config.adaptiveDecayMs
+  const useMetrics = config.adaptiveCpuWeight > 0
+  const estimates = new Map<ReplicaId, Estimate>()
+  /** Picks so far, for the rotation and for how much traffic went by since a replica's last exchange. */
+  let picks = 0
+  let candidateCount = 1
+  /** Every successful exchange, time-weighted: the scale of the failure penalty. */
+  let typicalSum = 0
+  let typicalWeight = 0
+  let typicalAt = clock.unsafeCurrentTimeMillis()
+  /**
+   * The median of the candidates' estimates. Not the mean: slow replicas and failures would raise it
+   * above the healthy ones, and a replica drifting there would not be tried again at low load.
+   */
+  let neutralMs = 0
+  let neutralDueAt = Number.NEGATIVE_INFINITY
+  const known: Array<number> = []
+
+  const keptByTime = (since: number, now: number) => Math.exp(-Math.max(0, now - since) / decayMs)
+
+  const keptByTraffic = (estimate: Estimate) =>
+    Math.exp(
+      -Math.max(0, picks - estimate.observedPick - 2 * candidateCount) / (FADE_ROUNDS * candidateCount),
+    )
+
+  const addTypical = (durationMs: number, now: number) => {
+    const kept = keptByTime(typicalAt, now)
+    typicalSum = typicalSum * kept + durationMs
+    typicalWeight = typicalWeight * kept + 1
+    typicalAt = now
+  }
+
+  /** What a failed exchange counts as: much slower than usual, however fast it failed. */
+  const penaltyFor = (durationMs: number) =>
+    Math.max(
+      durationMs,
+      FAILURE_PENALTY * Math.max(typicalWeight > 0 ? typicalSum / typicalWeight : 0, NOISE_FLOOR_MS),
+    )
+
+  const estimateOf = (replicaId: ReplicaId, now: number): Estimate => {
+    let estimate = estimates.get(replicaId)
+    if (estimate === undefined) {
+      estimate = {
+        latencySum: 0,
+        latencyWeight: 0,
+        failureSum: 0,
+        failureWeight: 0,
+        observedAt: now,
+        observedPick: picks,
+      }
+      estimates.set(replicaId, estimate)
+    }
+    return estimate
+  }
+
+  const observe = (replicaId: ReplicaId, durationMs: number, ok: boolean): void => {
+    const now = clock.unsafeCurrentTimeMillis()
+    if (ok) addTypical(durationMs, now)
+    const estimate = estimateOf(replicaId, now)
+    const byTime = keptByTime(estimate.observedAt, now)
+    const kept = byTime * keptByTraffic(estimate)
+    estimate.latencySum = estimate.latencySum * kept + (ok ? durationMs : penaltyFor(durationMs))
+    estimate.latencyWeight = estimate.latencyWeight * kept + 1
+    estimate.failureSum = estimate.failureSum * byTime + (ok ? 0 : 1)
+    estimate.failureWeight = estimate.failureWeight * byTime + 1
+    estimate.observedAt = now
+    estimate.observedPick = picks
+  }
+
+  const latencyOf = (replicaId: ReplicaId, now: number): number => {
+    const estimate = estimates.get(replicaId)
+    if (estimate === undefined) return neutralMs
+    const kept = keptByTime(estimate.observedAt, now) * keptByTraffic(estimate)
+    return (estimate.latencySum * kept + PRIOR * neutralMs) / (estimate.latencyWeight * kept + PRIOR)
+  }
+
+  const isFailing = (replicaId: ReplicaId, now: number): boolean => {
+    const estimate = estimates.get(replicaId)
+    if (estimate === undefined) return false
+    const kept = keptByTime(estimate.observedAt, now)
+    return (estimate.failureSum * kept) / (estimate.failureWeight * kept + PRIOR) > FAILING_SHARE
+  }
+
+  const forget = (candidates: ReadonlyArray<Replica>) => {
+    const current = new Set(candidates.map((replica) => replica.id))
+    for (const replicaId of estimates.keys()) if (!current.has(replicaId)) estimates.delete(replicaId)
+  }
+
+  const refreshNeutral = (candidates: ReadonlyArray<Replica>, now: number) => {
+    neutralDueAt = now + NEUTRAL_REFRESH_MS
+    if (estimates.size > 2 * candidates.length + 16) forget(candidates)
+    known.length = 0
+    for (let i = 0; i < candidates.length; i++) {
+      const estimate = estimates.get(candidates[i]!.id)
+      if (estimate !== undefined) known.push(estimate.latencySum / estimate.latencyWeight)
+    }
+    known.sort(ascending)
+    neutralMs = known.length === 0 ? 0 : known[known.length >> 1]!
+  }
+
+  /** The factor CPU use scales latency by, or NaN without fresh metrics. */
+  const cpuFactorOf = (replicaId: ReplicaId, now: number): number => {
+    const sample = metrics.get(replicaId)
+    if (sample === undefined || now - sample.sampledAt > config.metricsMaxAgeMs) return Number.NaN
+    return 1 + (config.adaptiveCpuWeight * Math.min(Math.max(sample.cpuPercent, 0), 100)) / 100
+  }
+
+  /** Whether more candidates than the hot quantile's rank have fewer than `active` in flight. */
+  const isHot = (candidates: ReadonlyArray<Replica>, active: number): boolean => {
+    const rank = Math.floor(config.adaptiveHotQuantile * (candidates.length - 1))
+    let fewer = 0
+    for (let i = 0; i < candidates.length; i++) {
+      if (leases.active(candidates[i]!.id) < active && ++fewer > rank) return true
+    }
+    return false
+  }
+
+  /** Whether `b` is the better choice; on a tie `a`, the one chosen by rotation, stays. */
+  const prefersSecond = (
+    candidates: ReadonlyArray<Replica>,
+    now: number,
+    a: Replica,
+    b: Replica,
+    latencyA: number,
+    latencyB: number,
+  ): boolean => {
+    const failingA = isFailing(a.id, now)
+    if (failingA !== isFailing(b.id, now)) return failingA
+    const activeA = leases.active(a.id)
+    const activeB = leases.active(b.id)
+    // Equal counts are both hot or both cold, and either way latency decides; with unequal counts
+    // only the busier one's heat matters.
+    if (!failingA && activeA !== activeB && isHot(candidates, Math.max(activeA, activeB))) {
+      return activeB < activeA
+    }
+    if (clearlyFaster(latencyB, latencyA)) return true
+    if (clearlyFaster(latencyA, latencyB)) return false
+    return activeB < activeA
+  }
+
+  const pick = (candidates: ReadonlyArray<Replica>): Decision => {
+    const now = clock.unsafeCurrentTimeMillis()
+    const count = candidates.length
+    picks = nextTurn()
+    candidateCount = count
+    if (now >= neutralDueAt) refreshNeutral(candidates, now)
+    const turn = picks % count
+    const a = candidates[turn]!
+    const b = candidates[(turn + 1 + randomIndex(count - 1)) % count]!
+    const cpuA = useMetrics ? cpuFactorOf(a.id, now) : Number.NaN
+    const cpuB = a === b ? cpuA : useMetrics ? cpuFactorOf(b.id, now) : Number.NaN
+    const fresh = !Number.isNaN(cpuA) && !Number.isNaN(cpuB)
+    const freshMetrics = useMetrics ? fresh : undefined
+    const latencyA = latencyOf(a.id, now) * (fresh ? cpuA : 1)
+    if (a === b) return { replica: a, score: latencyA, freshMetrics, fallback: false }
+    const latencyB = latencyOf(b.id, now) * (fresh ? cpuB : 1)
+    const second = prefersSecond(candidates, now, a, b, latencyA, latencyB)
+    return { replica: second ? b : a, score: second ? latencyB : latencyA, freshMetrics, fallback: false }
+  }
+
+  const selector: SelectorShape = { algorithm: "adaptive", pick, observe }
+  return selector
+})
+
+export const layer = Layer.effect(Selector, make)
