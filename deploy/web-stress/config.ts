@@ -1,4 +1,5 @@
 /** The workload's environment variables, decoded once at start; a bad value is one line naming it. */
+import { hostname } from "node:os"
 
 export interface Endpoint {
   readonly host: string
@@ -6,6 +7,8 @@ export interface Endpoint {
 }
 
 export interface Config {
+  /** The `X-Served-By` name: the host name (a container's id in Swarm) unless `REPLICA_NAME` is set. */
+  readonly name: string
   readonly host: string
   readonly port: number
   /** Multiplies `/compute/pi` iterations (and download CPU work): 4 makes a replica a quarter as fast. */
@@ -75,6 +78,7 @@ export const decodeConfig = (env: Env): Decoded => {
     return {
       ok: true,
       config: {
+        name: raw(env, "REPLICA_NAME") ?? hostname(),
         host: raw(env, "HOST") ?? "0.0.0.0",
         port: port(env, "PORT", 8080),
         workFactor: workFactor(env),

@@ -25,6 +25,7 @@ const maxCpuPercent = 100 * availableParallelism()
 const stress = new Stress({ maxCpuPercent, networkTarget: config.networkTarget })
 const sink = config.sinkPort === undefined ? undefined : new Sink()
 const server = createWorkloadServer({
+  name: config.name,
   workFactor: config.workFactor,
   stress,
   maxCpuPercent,

@@ -23,6 +23,8 @@ const MAX_NETWORK_MBPS = 10_000
 const MAX_DURATION_S = 86_400
 
 export interface WorkloadOptions {
+  /** Sent as `X-Served-By` on every answer, so a client behind a balancer sees who served it. */
+  readonly name: string
   readonly workFactor: number
   readonly stress: Stress
   /** 100 per core of this machine: more cannot be burnt. */
@@ -206,6 +208,7 @@ export const createWorkloadServer = (options: WorkloadOptions): Server => {
     const url = parseTarget(req.url)
     const route = url === undefined ? undefined : routes[url.pathname]
     requests.started(route === undefined ? "other" : url!.pathname)
+    res.setHeader("x-served-by", options.name)
     res.once("close", () => requests.finished())
     // Bodies are never read: drained so a keep-alive connection can carry the next request.
     req.resume()
