@@ -5,9 +5,17 @@ import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
 import { Either, Schema } from "effect"
+import {
+  type Child,
+  cpuTimeMs,
+  freePorts,
+  get,
+  startChild,
+  stopAll,
+  untilAnswers,
+} from "../../deploy/compare/processes.ts"
 import { AgentReport } from "../../src/domain/AgentReport.ts"
 import { PREFIX } from "./agent-containers.ts"
-import { type Child, cpuTimeMs, freePorts, get, startChild, stopAll, untilAnswers } from "./processes.ts"
 
 /** tsx compiles on start and two cores are shared: generous, but a hung agent still ends the run. */
 const READY_TIMEOUT_MS = 60_000

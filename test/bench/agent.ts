@@ -3,10 +3,10 @@ import { execFileSync } from "node:child_process"
 import { mkdirSync } from "node:fs"
 import { availableParallelism, loadavg } from "node:os"
 import { fileURLToPath } from "node:url"
+import { stopAll, stopChildrenOnExit } from "../../deploy/compare/processes.ts"
 import { growTo, IMAGE, othersRunning, removeAll, removeAllOnExit } from "./agent-containers.ts"
 import { type AgentBenchOptions, parseAgentOptions } from "./agent-options.ts"
 import { type AgentRun, measureAgentRun } from "./agent-window.ts"
-import { stopAll, stopChildrenOnExit } from "./processes.ts"
 import { formatTable, median } from "./report.ts"
 
 const GOAL_CPU_PERCENT = 5

@@ -1,8 +1,8 @@
 /** `npm run bench:proxy`: the balancer's data plane against a raw undici proxy, then the cost of a routing decision. */
 import { availableParallelism, loadavg } from "node:os"
+import { stopAll, stopChildrenOnExit } from "../../deploy/compare/processes.ts"
 import { runHttp } from "./http.ts"
 import { parseOptions } from "./options.ts"
-import { stopAll, stopChildrenOnExit } from "./processes.ts"
 import { runRouting } from "./routing.ts"
 import { startTargets } from "./targets.ts"
 

@@ -1,7 +1,13 @@
 /** Starts what the HTTP benchmark measures: the backends, the raw yardstick proxy and one balancer per algorithm. */
 import { fileURLToPath } from "node:url"
+import {
+  type Child,
+  firstMessage,
+  freePorts,
+  startChild,
+  untilAnswers,
+} from "../../deploy/compare/processes.ts"
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
-import { type Child, firstMessage, freePorts, startChild, untilAnswers } from "./processes.ts"
 
 /** tsx compiles on start and two cores are shared: generous, but a hung child still ends the run. */
 const READY_TIMEOUT_MS = 60_000

@@ -1,4 +1,4 @@
-/** Child processes of the benchmark: started with tsx, awaited until they answer, always stopped. */
+/** Child processes of the benchmarks and the comparison: started with tsx, awaited until they answer, always stopped. */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from "node:fs"
 import { request } from "node:http"
@@ -25,12 +25,32 @@ export interface Child {
 const children = new Set<Child>()
 const logDir = mkdtempSync(join(tmpdir(), "swarmguard-bench-"))
 
+export interface StartOptions {
+  /** A cgroup's `cgroup.procs`: the child joins that group before it runs anything (see cgroup.ts). */
+  readonly cgroupProcs?: string
+}
+
 /**
  * Starts `node --import tsx <entry>` from the repository root. The environment is exactly `env` plus
  * what Node itself needs, so variables of the calling shell (a stray `LB_ALGORITHM`, say) cannot
  * change what is measured.
  */
-export const startChild = (name: string, entry: string, env: Record<string, string>): Child => {
+export const startChild = (
+  name: string,
+  entry: string,
+  env: Record<string, string>,
+  options: StartOptions = {},
+): Child =>
+  startProgram(name, process.execPath, ["--import", "tsx", "--import", orphanGuard, entry], env, options)
+
+/** Starts any program the same way: output to a log file, stopped with the others. */
+export const startProgram = (
+  name: string,
+  command: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  options: StartOptions = {},
+): Child => {
   const base: Record<string, string> = {}
   for (const key of ["PATH", "HOME", "TMPDIR", "LANG"]) {
     const value = process.env[key]
@@ -40,7 +60,13 @@ export const startChild = (name: string, entry: string, env: Record<string, stri
   // (busy generating load) drained late would stall the child's event loop and be measured as its cost.
   const logPath = join(logDir, `${name.replace(/\W+/g, "-")}.log`)
   const log = openSync(logPath, "w")
-  const child = spawn(process.execPath, ["--import", "tsx", "--import", orphanGuard, entry], {
+  // Joining the cgroup in a shell that then execs the program puts every thread the program starts
+  // under the group's limit from its first instruction.
+  const [file, argv] =
+    options.cgroupProcs === undefined
+      ? [command, args]
+      : ["/bin/sh", ["-c", 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, command, ...args]]
+  const child = spawn(file, argv, {
     cwd: repoRoot,
     env: { ...base, ...env },
     stdio: ["ignore", log, log, "ipc"],

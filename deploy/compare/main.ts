@@ -1,0 +1,132 @@
+/**
+ * `npm run demo` / `npm run compare -- --target swarm`: compares the algorithms (and NGINX and HAProxy
+ * where installed) on the scenarios of DESIGN.md §9, prints a table per scenario and writes a report.
+ */
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Data, Effect } from "effect"
+import { ALGORITHMS, type Algorithm } from "../../src/domain/Algorithm.ts"
+import { consoleProgress } from "./console.ts"
+import { startLocalTarget } from "./local-target.ts"
+import { stopChildrenOnExit } from "./processes.ts"
+import type { Report } from "./report/Report.ts"
+import { writeReport } from "./report/write.ts"
+import { type CompareOptions, compare } from "./run.ts"
+import { SCENARIOS } from "./scenarios.ts"
+import { startSwarmTarget } from "./swarm-target.ts"
+
+const list = <A extends string>(name: string, allowed: ReadonlyArray<A>, description: string) =>
+  Options.text(name).pipe(
+    Options.withDefault(allowed.join(",")),
+    Options.withDescription(`${description} (comma-separated; default: all of ${allowed.join(", ")})`),
+    Options.mapEffect((value) => {
+      const items = value.split(",").map((item) => item.trim())
+      const unknown = items.filter((item) => !(allowed as ReadonlyArray<string>).includes(item))
+      return unknown.length === 0
+        ? Effect.succeed(items as Array<A>)
+        : Effect.fail(
+            ValidationError.invalidValue(
+              HelpDoc.p(`--${name}: unknown ${unknown.join(", ")}; expected some of ${allowed.join(", ")}`),
+            ),
+          )
+    }),
+  )
+
+const options = {
+  target: Options.choice("target", ["local", "swarm"]).pipe(
+    Options.withDefault("local"),
+    Options.withDescription("local: the embedded cluster of processes; swarm: the deployed stack"),
+  ),
+  duration: Options.integer("duration").pipe(
+    Options.withDefault(6),
+    Options.withDescription("seconds measured per algorithm and scenario"),
+  ),
+  warmup: Options.integer("warmup").pipe(
+    Options.withDefault(1),
+    Options.withDescription("seconds of load before each measurement, not counted"),
+  ),
+  scenarios: list(
+    "scenarios",
+    SCENARIOS.map((scenario) => scenario.name),
+    "scenarios to run",
+  ),
+  algorithms: list<Algorithm>("algorithms", ALGORITHMS, "SwarmGuard algorithms to run"),
+  noReferences: Options.boolean("no-references").pipe(
+    Options.withDescription("skip NGINX and HAProxy even where installed"),
+  ),
+  stack: Options.text("stack").pipe(
+    Options.withDefault(process.env.STACK ?? "swarmguard"),
+    Options.withDescription("swarm: the stack's name (STACK)"),
+  ),
+  balancer: Options.text("balancer").pipe(
+    Options.withDefault("http://127.0.0.1:8081"),
+    Options.withDescription("swarm: the balancer's published address"),
+  ),
+  agents: Options.text("agents").pipe(
+    Options.withDefault("http://127.0.0.1:8082"),
+    Options.withDescription("swarm: every node's monitoring agent, comma-separated"),
+  ),
+  reports: Options.text("reports").pipe(
+    Options.withDefault("reports"),
+    Options.withDescription("folder the report goes to (a timestamped folder inside, and `latest`)"),
+  ),
+}
+
+/** A cluster that cannot start or a run that fails: one line for the user, exit code 1. */
+class CompareFailed extends Data.TaggedError("CompareFailed")<{ readonly message: string }> {}
+
+const attempt = <A>(run: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: run,
+    catch: (error) => new CompareFailed({ message: error instanceof Error ? error.message : String(error) }),
+  })
+
+const command = Command.make("compare", options, (given) =>
+  Effect.gen(function* () {
+    const compareOptions: CompareOptions = {
+      durationS: given.duration,
+      warmupS: given.warmup,
+      scenarios: given.scenarios,
+    }
+    const start = () =>
+      given.target === "local"
+        ? startLocalTarget(given.algorithms, !given.noReferences)
+        : startSwarmTarget(given.algorithms, {
+            stack: given.stack,
+            balancer: given.balancer,
+            agents: given.agents.split(",").map((agent) => agent.trim()),
+          })
+    const report: Report = yield* Effect.acquireUseRelease(
+      attempt(start),
+      (target) => attempt(() => compare(target, compareOptions, consoleProgress())),
+      (target) => Effect.promise(() => target.close()),
+    )
+    const folder = yield* Effect.promise(() => writeReport(report, given.reports))
+    yield* Effect.sync(() => {
+      console.log("\nGoals:")
+      for (const goal of report.goals) {
+        const verdict = goal.pass === undefined ? "n/a " : goal.pass ? "PASS" : "MISS"
+        const measured = Number.isFinite(goal.measured) ? goal.measured.toFixed(2) : "-"
+        console.log(`  ${verdict}  ${goal.name}: ${measured} ${goal.comparison} ${goal.limit}  ${goal.note}`)
+      }
+      console.log(`\nreport: ${folder}/report.html (also report.json, report.md; ${given.reports}/latest)`)
+    })
+  }).pipe(
+    Effect.catchTag("CompareFailed", (failure) =>
+      Effect.sync(() => {
+        process.stderr.write(`compare: ${failure.message}\n`)
+        process.exitCode = 1
+      }),
+    ),
+  ),
+).pipe(Command.withDescription("Compare SwarmGuard's algorithms with each other and with NGINX and HAProxy"))
+
+stopChildrenOnExit()
+Command.run(command, { name: "compare", version: "0.1.0" })(process.argv).pipe(
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain,
+)

@@ -1,0 +1,127 @@
+/**
+ * Open-loop load: requests leave at a fixed arrival rate whatever the answers do, and each latency is
+ * counted from the moment its request was due, not from when it was sent. A slow replica therefore
+ * cannot hide by slowing the client down (coordinated omission), which a closed loop of N connections
+ * would let it do.
+ */
+import { build } from "hdr-histogram-js"
+import { Pool } from "undici"
+
+export interface OpenLoopOptions {
+  /** Base URL of the balancer under test, e.g. http://127.0.0.1:8081 */
+  readonly origin: string
+  readonly path: string
+  readonly rateRps: number
+  readonly durationS: number
+  /** Sent first at the same rate and not counted: lets the balancer adapt to a new scenario. */
+  readonly warmupS: number
+  /** Called when the counted part starts, and when its last request has been sent. */
+  readonly onPhase?: (phase: "measuring" | "sent") => void
+  /** A request still unanswered this long after it was due is abandoned and counted as an error. */
+  readonly timeoutMs: number
+}
+
+export interface OpenLoopResult {
+  readonly requests: number
+  readonly errors: number
+  readonly p50Ms: number
+  readonly p95Ms: number
+  readonly p99Ms: number
+  readonly maxMs: number
+  /** Replica (`X-Served-By`) → answers it gave. */
+  readonly servedBy: Record<string, number>
+  /** Per one-second window of due times: replica → answers. */
+  readonly perSecond: ReadonlyArray<Record<string, number>>
+  readonly p99PerSecondMs: ReadonlyArray<number>
+}
+
+/** Sending is paced by this timer; requests due between two ticks leave together at the next. */
+const TICK_MS = 5
+/** Concurrency is not the limit under test: enough connections that no request waits for one. */
+const MAX_CONNECTIONS = 512
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+
+export const runOpenLoop = async (options: OpenLoopOptions): Promise<OpenLoopResult> => {
+  const pool = new Pool(options.origin, { connections: MAX_CONNECTIONS, headersTimeout: 0, bodyTimeout: 0 })
+  const histogram = build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  })
+  const warmup = Math.round(options.rateRps * options.warmupS)
+  const total = warmup + Math.round(options.rateRps * options.durationS)
+  const seconds = Math.ceil(options.durationS)
+  const perSecond = Array.from({ length: seconds }, () => ({}) as Record<string, number>)
+  const latenciesPerSecond = Array.from({ length: seconds }, () => [] as Array<number>)
+  const servedBy: Record<string, number> = {}
+  let errors = 0
+  let answered = 0
+
+  const send = async (index: number, dueAt: number) => {
+    const counted = index >= warmup
+    const second = Math.min(seconds - 1, Math.floor((index - warmup) / options.rateRps))
+    const abort = AbortSignal.timeout(Math.max(1, Math.round(dueAt + options.timeoutMs - performance.now())))
+    try {
+      const response = await pool.request({ path: options.path, method: "GET", signal: abort })
+      await response.body.dump({ limit: Number.POSITIVE_INFINITY })
+      const latencyMs = performance.now() - dueAt
+      if (!counted) return
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        errors++
+        return
+      }
+      const replica = String(response.headers["x-served-by"] ?? "unknown")
+      answered++
+      servedBy[replica] = (servedBy[replica] ?? 0) + 1
+      perSecond[second]![replica] = (perSecond[second]![replica] ?? 0) + 1
+      latenciesPerSecond[second]!.push(latencyMs)
+      histogram.recordValue(Math.max(1, Math.round(latencyMs * 1000)))
+    } catch {
+      if (!counted) return
+      errors++
+      // A request abandoned at the timeout took at least that long: leaving it out would flatter p99.
+      if (abort.aborted) histogram.recordValue(Math.round(options.timeoutMs * 1000))
+    }
+  }
+
+  const started = performance.now()
+  const inFlight: Array<Promise<void>> = []
+  await new Promise<void>((resolve) => {
+    let sent = 0
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * options.rateRps))
+      for (; sent < due; sent++) {
+        if (sent === warmup) options.onPhase?.("measuring")
+        inFlight.push(send(sent, started + (sent * 1000) / options.rateRps))
+      }
+      if (sent >= total) {
+        options.onPhase?.("sent")
+        clearInterval(timer)
+        resolve()
+      }
+    }, TICK_MS)
+  })
+  await Promise.all(inFlight)
+  await pool.destroy()
+
+  const result: OpenLoopResult = {
+    requests: total - warmup,
+    errors,
+    p50Ms: histogram.getValueAtPercentile(50) / 1000,
+    p95Ms: histogram.getValueAtPercentile(95) / 1000,
+    p99Ms: histogram.getValueAtPercentile(99) / 1000,
+    maxMs: answered === 0 ? 0 : histogram.maxValue / 1000,
+    servedBy,
+    perSecond,
+    p99PerSecondMs: latenciesPerSecond.map((latencies) =>
+      percentile(
+        latencies.sort((a, b) => a - b),
+        99,
+      ),
+    ),
+  }
+  histogram.destroy()
+  return result
+}

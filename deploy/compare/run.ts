@@ -1,0 +1,117 @@
+/** The comparison itself: on each scenario, every contender in turn under the same open-loop load. */
+import { availableParallelism, loadavg } from "node:os"
+import { evaluateGoals } from "./goals.ts"
+import { runOpenLoop } from "./open-loop.ts"
+import type { Report, Row, Scenario } from "./report/Report.ts"
+import { type ReplicaCpu, toRow } from "./rows.ts"
+import { capacityUnits, SCENARIOS, type ScenarioSpec } from "./scenarios.ts"
+import type { ComparisonTarget, Contender, CpuWindow } from "./target.ts"
+
+export interface CompareOptions {
+  readonly durationS: number
+  readonly warmupS: number
+  readonly scenarios: ReadonlyArray<string>
+}
+
+export interface Progress {
+  readonly start: (total: number) => void
+  readonly step: (label: string) => void
+  /** A finished scenario's rows, for a table on the console. */
+  readonly scenarioDone: (scenario: Scenario, rows: ReadonlyArray<Row>) => void
+  readonly stop: () => void
+}
+
+/** Monte Carlo points per request: about 5 ms of CPU here, so a half-core replica serves ~100 req/s. */
+const ITERATIONS = 200_000
+export const REQUEST_PATH = `/compute/pi?iterations=${ITERATIONS}`
+/** A user gives up after this long; what is left unanswered is an error. */
+const TIMEOUT_MS = 10_000
+
+const measure = async (
+  target: ComparisonTarget,
+  scenario: ScenarioSpec,
+  contender: Contender,
+  origin: string,
+  rateRps: number,
+  options: CompareOptions,
+): Promise<Row> => {
+  await target.settle()
+  const seconds = Math.ceil(options.warmupS + options.durationS)
+  const stopStress = scenario.stress
+    ? await target.stress(scenario.stress.replica, scenario.stress.finalCpuPercent / seconds, seconds)
+    : async () => {}
+  let window: Promise<CpuWindow> | undefined
+  let cpuPercent: Promise<Record<string, number>> | undefined
+  const result = await runOpenLoop({
+    origin,
+    path: REQUEST_PATH,
+    rateRps,
+    durationS: options.durationS,
+    warmupS: options.warmupS,
+    timeoutMs: TIMEOUT_MS,
+    onPhase: (phase) => {
+      if (phase === "measuring") window = target.cpuWindow()
+      else cpuPercent = window!.then((w) => w.stop())
+    },
+  })
+  await stopStress()
+  const percent = await cpuPercent!
+  const cpu: Record<string, ReplicaCpu> = Object.fromEntries(
+    target.replicas.map((name) => [name, { percent: percent[name] ?? 0, cores: target.cores(name) }]),
+  )
+  return toRow(scenario.name, contender.name, contender.reference, rateRps, result, cpu)
+}
+
+export const compare = async (
+  target: ComparisonTarget,
+  options: CompareOptions,
+  progress: Progress,
+): Promise<Report> => {
+  const scenarios = SCENARIOS.filter((scenario) => options.scenarios.includes(scenario.name))
+  for (const name of target.replicas) await target.setCapacity(name, 1)
+  const costMs = await target.costMs(REQUEST_PATH)
+  const perReplicaRps = (target.cores(target.replicas[0]!) * 1000) / costMs
+
+  const rows: Array<Row> = []
+  const described: Array<Scenario> = []
+  progress.start(scenarios.length * target.contenders.length)
+  for (const scenario of scenarios) {
+    for (const name of target.replicas) await target.setCapacity(name, scenario.capacity[name] ?? 1)
+    const rateRps = Math.round(scenario.load * capacityUnits(scenario, target.replicas) * perReplicaRps)
+    const summary: Scenario = {
+      name: scenario.name,
+      description: scenario.description,
+      replicas: Object.fromEntries(target.replicas.map((name) => [name, target.cores(name)])),
+      rate_rps: rateRps,
+      duration_s: options.durationS,
+    }
+    described.push(summary)
+    const scenarioRows: Array<Row> = []
+    for (const contender of target.contenders) {
+      progress.step(`${scenario.name} · ${contender.name}`)
+      const origin = await target.use(contender)
+      scenarioRows.push(await measure(target, scenario, contender, origin, rateRps, options))
+    }
+    rows.push(...scenarioRows)
+    progress.scenarioDone(summary, scenarioRows)
+  }
+  progress.stop()
+
+  return {
+    generated_at: new Date().toISOString(),
+    target: target.kind,
+    machine: { cpus: availableParallelism(), node: process.version, load_average: loadavg() },
+    scenarios: described,
+    references: target.references,
+    rows,
+    goals: evaluateGoals(rows),
+    notes: [
+      ...target.notes,
+      `Each request is GET ${REQUEST_PATH}, about ${costMs.toFixed(1)} ms of CPU here ` +
+        `(${perReplicaRps.toFixed(0)} req/s for a full replica).`,
+      `Open-loop load: a fixed arrival rate, latency counted from each request's due time; ` +
+        `${options.warmupS} s of warm-up, then ${options.durationS} s measured per row; ` +
+        `requests unanswered after ${TIMEOUT_MS / 1000} s count as errors.`,
+    ],
+  }
+}
