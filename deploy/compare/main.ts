@@ -41,9 +41,15 @@ const options = {
     Options.withDefault("local"),
     Options.withDescription("local: the embedded cluster of processes; swarm: the deployed stack"),
   ),
+  rounds: Options.integer("rounds").pipe(
+    Options.withDefault(2),
+    Options.withDescription(
+      "runs per algorithm and scenario, the algorithms taking turns; pooled in the report",
+    ),
+  ),
   duration: Options.integer("duration").pipe(
-    Options.withDefault(6),
-    Options.withDescription("seconds measured per algorithm and scenario"),
+    Options.withDefault(3),
+    Options.withDescription("seconds measured per run"),
   ),
   warmup: Options.integer("warmup").pipe(
     Options.withDefault(1),
@@ -88,6 +94,7 @@ const attempt = <A>(run: () => Promise<A>) =>
 const command = Command.make("compare", options, (given) =>
   Effect.gen(function* () {
     const compareOptions: CompareOptions = {
+      rounds: given.rounds,
       durationS: given.duration,
       warmupS: given.warmup,
       scenarios: given.scenarios,

@@ -1,4 +1,5 @@
-/** Turns one measured run into a report row: shares, CPU balance and latency. */
+/** Turns measured runs into a report row: shares, CPU balance and latency. */
+import { build } from "hdr-histogram-js"
 import type { OpenLoopResult } from "./open-loop.ts"
 import type { Row } from "./report/Report.ts"
 
@@ -19,37 +20,67 @@ export const coefficientOfVariation = (values: ReadonlyArray<number>): number =>
 
 const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits
 
+/** Percentiles of a set of latencies (ms), through an HDR histogram at microsecond resolution. */
+const latencySummary = (latencies: ReadonlyArray<number>) => {
+  const histogram = build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  })
+  for (const ms of latencies) histogram.recordValue(Math.max(1, Math.round(ms * 1000)))
+  const at = (percentile: number) =>
+    latencies.length === 0 ? 0 : histogram.getValueAtPercentile(percentile) / 1000
+  const summary = {
+    p50: at(50),
+    p95: at(95),
+    p99: at(99),
+    max: latencies.length === 0 ? 0 : histogram.maxValue / 1000,
+  }
+  histogram.destroy()
+  return summary
+}
+
+const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
+
+/**
+ * One row from a contender's rounds in a scenario: their requests pooled (percentiles over all of
+ * them, windows one after the other) and each replica's CPU averaged over the rounds.
+ */
 export const toRow = (
   scenario: string,
   algorithm: string,
   reference: boolean,
   rateRps: number,
-  result: OpenLoopResult,
-  cpu: Record<string, ReplicaCpu>,
+  rounds: ReadonlyArray<{ readonly result: OpenLoopResult; readonly cpu: Record<string, ReplicaCpu> }>,
 ): Row => {
-  const answered = Object.values(result.servedBy).reduce((a, b) => a + b, 0)
+  const replicas = Object.keys(rounds[0]!.cpu)
+  const servedBy = (name: string) => sum(rounds.map(({ result }) => result.servedBy[name] ?? 0))
+  const answered = sum(rounds.flatMap(({ result }) => Object.values(result.servedBy)))
   const share = Object.fromEntries(
-    Object.keys(cpu).map((name) => [name, round((result.servedBy[name] ?? 0) / Math.max(1, answered), 4)]),
+    replicas.map((name) => [name, round(servedBy(name) / Math.max(1, answered), 4)]),
   )
+  const cpuPercent = (name: string) => sum(rounds.map(({ cpu }) => cpu[name]!.percent)) / rounds.length
   // Load is compared against each replica's own allowance: 50% of a quarter-core replica is as busy
   // as 50% of a full one.
-  const ofAllowance = Object.values(cpu).map(({ percent, cores }) => percent / cores)
+  const ofAllowance = replicas.map((name) => cpuPercent(name) / rounds[0]!.cpu[name]!.cores)
+  const windows = rounds.flatMap(({ result }) => result.latenciesPerSecond)
+  const latency = latencySummary(windows.flat())
   return {
     scenario,
     algorithm,
     reference,
-    requests: result.requests,
-    errors: result.errors,
+    requests: sum(rounds.map(({ result }) => result.requests)),
+    errors: sum(rounds.map(({ result }) => result.errors)),
     rate_rps: round(rateRps, 1),
-    p50_ms: round(result.p50Ms, 2),
-    p95_ms: round(result.p95Ms, 2),
-    p99_ms: round(result.p99Ms, 2),
-    max_ms: round(result.maxMs, 2),
+    p50_ms: round(latency.p50, 2),
+    p95_ms: round(latency.p95, 2),
+    p99_ms: round(latency.p99, 2),
+    max_ms: round(latency.max, 2),
     share,
-    cpu: Object.fromEntries(Object.entries(cpu).map(([name, { percent }]) => [name, round(percent, 1)])),
+    cpu: Object.fromEntries(replicas.map((name) => [name, round(cpuPercent(name), 1)])),
     cpu_max: round(Math.max(...ofAllowance), 1),
     cpu_cv: round(coefficientOfVariation(ofAllowance), 3),
-    per_second: result.perSecond,
-    p99_per_second_ms: result.p99PerSecondMs.map((ms) => round(ms, 2)),
+    per_second: rounds.flatMap(({ result }) => result.perSecond),
+    p99_per_second_ms: windows.map((latencies) => round(latencySummary(latencies).p99, 2)),
   }
 }

@@ -1,13 +1,16 @@
 /** The comparison itself: on each scenario, every contender in turn under the same open-loop load. */
 import { availableParallelism, loadavg } from "node:os"
 import { evaluateGoals } from "./goals.ts"
-import { runOpenLoop } from "./open-loop.ts"
+import { type OpenLoopResult, runOpenLoop } from "./open-loop.ts"
 import type { Report, Row, Scenario } from "./report/Report.ts"
 import { type ReplicaCpu, toRow } from "./rows.ts"
 import { capacityUnits, SCENARIOS, type ScenarioSpec } from "./scenarios.ts"
-import type { ComparisonTarget, Contender, CpuWindow } from "./target.ts"
+import type { ComparisonTarget, CpuWindow } from "./target.ts"
 
 export interface CompareOptions {
+  /** Each contender runs this many times per scenario, the contenders taking turns, and its rounds are pooled. */
+  readonly rounds: number
+  /** Seconds measured per round. */
   readonly durationS: number
   readonly warmupS: number
   readonly scenarios: ReadonlyArray<string>
@@ -27,14 +30,14 @@ export const REQUEST_PATH = `/compute/pi?iterations=${ITERATIONS}`
 /** A user gives up after this long; what is left unanswered is an error. */
 const TIMEOUT_MS = 10_000
 
+/** One round of one contender: the open-loop run and each replica's CPU over its counted part. */
 const measure = async (
   target: ComparisonTarget,
   scenario: ScenarioSpec,
-  contender: Contender,
   origin: string,
   rateRps: number,
   options: CompareOptions,
-): Promise<Row> => {
+): Promise<{ result: OpenLoopResult; cpu: Record<string, ReplicaCpu> }> => {
   await target.settle()
   const seconds = Math.ceil(options.warmupS + options.durationS)
   const stopStress = scenario.stress
@@ -59,7 +62,12 @@ const measure = async (
   const cpu: Record<string, ReplicaCpu> = Object.fromEntries(
     target.replicas.map((name) => [name, { percent: percent[name] ?? 0, cores: target.cores(name) }]),
   )
-  return toRow(scenario.name, contender.name, contender.reference, rateRps, result, cpu)
+  return { result, cpu }
+}
+
+const rotate = <A>(items: ReadonlyArray<A>, by: number): Array<A> => {
+  const shift = by % Math.max(1, items.length)
+  return [...items.slice(shift), ...items.slice(0, shift)]
 }
 
 export const compare = async (
@@ -74,7 +82,7 @@ export const compare = async (
 
   const rows: Array<Row> = []
   const described: Array<Scenario> = []
-  progress.start(scenarios.length * target.contenders.length)
+  progress.start(scenarios.length * target.contenders.length * options.rounds)
   for (const scenario of scenarios) {
     for (const name of target.replicas) await target.setCapacity(name, scenario.capacity[name] ?? 1)
     const rateRps = Math.round(scenario.load * capacityUnits(scenario, target.replicas) * perReplicaRps)
@@ -83,15 +91,24 @@ export const compare = async (
       description: scenario.description,
       replicas: Object.fromEntries(target.replicas.map((name) => [name, target.cores(name)])),
       rate_rps: rateRps,
-      duration_s: options.durationS,
+      duration_s: options.durationS * options.rounds,
     }
     described.push(summary)
-    const scenarioRows: Array<Row> = []
-    for (const contender of target.contenders) {
-      progress.step(`${scenario.name} · ${contender.name}`)
-      const origin = await target.use(contender)
-      scenarioRows.push(await measure(target, scenario, contender, origin, rateRps, options))
+    const measured = new Map<string, Array<Awaited<ReturnType<typeof measure>>>>()
+    for (let round = 0; round < options.rounds; round++) {
+      // A different contender goes first each round, so none always follows the same one.
+      const order = rotate(target.contenders, round)
+      for (const contender of order) {
+        progress.step(`${scenario.name} · ${contender.name} (round ${round + 1}/${options.rounds})`)
+        const origin = await target.use(contender)
+        const runs = measured.get(contender.name) ?? []
+        runs.push(await measure(target, scenario, origin, rateRps, options))
+        measured.set(contender.name, runs)
+      }
     }
+    const scenarioRows = target.contenders.map((contender) =>
+      toRow(scenario.name, contender.name, contender.reference, rateRps, measured.get(contender.name)!),
+    )
     rows.push(...scenarioRows)
     progress.scenarioDone(summary, scenarioRows)
   }
@@ -110,7 +127,8 @@ export const compare = async (
       `Each request is GET ${REQUEST_PATH}, about ${costMs.toFixed(1)} ms of CPU here ` +
         `(${perReplicaRps.toFixed(0)} req/s for a full replica).`,
       `Open-loop load: a fixed arrival rate, latency counted from each request's due time; ` +
-        `${options.warmupS} s of warm-up, then ${options.durationS} s measured per row; ` +
+        `per row, ${options.rounds} rounds of ${options.warmupS} s warm-up and ${options.durationS} s measured, ` +
+        "the contenders taking turns, pooled; " +
         `requests unanswered after ${TIMEOUT_MS / 1000} s count as errors.`,
     ],
   }

@@ -5,8 +5,11 @@
  * Each pick compares two candidates: the next one in rotation and one other at random (over time
  * every pair is equally likely, and a tie goes to the rotating one, so ties take turns). A candidate
  * is hot when more of the candidates than the ADAPTIVE_HOT_QUANTILE rank have fewer requests in
- * flight. A cold candidate beats a hot one; two cold ones are compared on latency, two hot ones on
- * in-flight count. In-flight counts react at once; latency says which replica is fast.
+ * flight. A cold candidate beats a hot one; two hot ones are compared on in-flight count; two cold
+ * ones on expected wait, latency × (in flight + 1), as Finagle's peak-EWMA cost does. Prequal compares
+ * cold replicas on latency alone; among three equal replicas that lets a small latency lead pile
+ * requests on one of them, which a CPU-quota replica answers with throttling stalls, so in-flight
+ * requests still count. In-flight counts react at once; latency says which replica is fast.
  *
  * A replica's latency is a decaying mean of its exchanges: an exchange's weight falls by e every
  * ADAPTIVE_DECAY, as in Finagle's and Linkerd's EWMAs, which weigh by time rather than by count so a
@@ -225,8 +228,11 @@ const make = Effect.gen(function* () {
     if (!failingA && activeA !== activeB && isHot(candidates, Math.max(activeA, activeB))) {
       return activeB < activeA
     }
-    if (clearlyFaster(latencyB, latencyA)) return true
-    if (clearlyFaster(latencyA, latencyB)) return false
+    // Among cold ones, the expected wait: a replica twice as fast may hold twice as many requests.
+    const costA = latencyA * (activeA + 1)
+    const costB = latencyB * (activeB + 1)
+    if (clearlyFaster(costB, costA)) return true
+    if (clearlyFaster(costA, costB)) return false
     return activeB < activeA
   }
 
