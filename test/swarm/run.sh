@@ -5,7 +5,8 @@
 #   2. `docker swarm init --advertise-addr 127.0.0.1` when this Engine is in no swarm
 #   3. the images built (deploy/build-images.sh: base image made offline when Docker Hub is out of reach)
 #   4. the stack deployed as `swarmguard` and waited for
-#   5. the assertions (test/swarm/e2e.swarm.ts, vitest with test/swarm/vitest.config.ts)
+#   5. the assertions (test/swarm/e2e.swarm.ts, vitest with test/swarm/vitest.config.ts), then a
+#      short algorithm comparison on the stack (deploy/compare, --target swarm)
 #   6. always, even on failure: the stack removed and waited for (containers and network gone), the
 #      swarm left when this script made it, and images this script created removed (set
 #      SWARM_KEEP_IMAGES=1 to keep them).
@@ -26,7 +27,7 @@ our_swarm=0
 had_gwbridge=1
 created_images=()
 stack_up=0
-vitest_pid=
+child_pid=
 
 remove_stack() {
   docker stack rm "$STACK" >/dev/null 2>&1 || true
@@ -47,11 +48,11 @@ cleanup() {
   local rc=$?
   set +e
   t_phase=$(date +%s)
-  if [ -n "$vitest_pid" ] && kill -0 "$vitest_pid" 2>/dev/null; then
-    kill -TERM "$vitest_pid" 2>/dev/null
-    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$vitest_pid" 2>/dev/null || break; sleep 0.5; done
-    kill -KILL "$vitest_pid" 2>/dev/null
-    wait "$vitest_pid" 2>/dev/null
+  if [ -n "$child_pid" ] && kill -0 "$child_pid" 2>/dev/null; then
+    kill -TERM "$child_pid" 2>/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$child_pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL "$child_pid" 2>/dev/null
+    wait "$child_pid" 2>/dev/null
   fi
   if [ "$stack_up" = 1 ]; then remove_stack; fi
   if [ "$our_swarm" = 1 ]; then
@@ -117,9 +118,20 @@ done
 phase deploy
 
 # In the background and waited for: an INT or TERM then reaches the trap at once (bash defers traps
-# while a foreground command runs), and the cleanup stops vitest before removing the stack.
+# while a foreground command runs), and the cleanup stops the child before removing the stack.
 ./node_modules/.bin/vitest run --config test/swarm/vitest.config.ts &
-vitest_pid=$!
-wait "$vitest_pid"
-vitest_pid=
+child_pid=$!
+wait "$child_pid"
+child_pid=
 phase assertions
+
+# The comparison against this stack (`npm run compare -- --target swarm`), short: round-robin against
+# adaptive with a slower replica and with growing stress, one round each; its report lands in
+# reports/swarm. It switches LB_ALGORITHM with `docker service update` and restores it at the end.
+node --import tsx deploy/compare/main.ts --target swarm --stack "$STACK" --reports reports/swarm \
+  --scenarios slow-replica,incremental-stress --algorithms round-robin,adaptive --rounds 1 --duration 3 &
+child_pid=$!
+wait "$child_pid"
+child_pid=
+test -f reports/swarm/latest/report.json
+phase compare
