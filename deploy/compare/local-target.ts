@@ -102,6 +102,8 @@ export const startLocalTarget = async (
       cores: (name) => FULL_CORES * (processes.get(name)?.fraction ?? 1),
       costMs: async (path) => {
         // One at a time on web-1: the CPU it spends is the requests' cost, with no queueing mixed in.
+        // The first requests run before the JIT has compiled the work, and would overstate it.
+        for (let i = 0; i < CALIBRATION_REQUESTS / 2; i++) await get(`${originOf(names[0]!)}${path}`)
         const before = cpuMs(names[0]!)
         for (let i = 0; i < CALIBRATION_REQUESTS; i++) await get(`${originOf(names[0]!)}${path}`)
         return (cpuMs(names[0]!) - before) / CALIBRATION_REQUESTS
