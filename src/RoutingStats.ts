@@ -9,6 +9,39 @@ import type { Decision } from "./Selector.ts"
 /** Requests per second is averaged over this many trailing seconds. */
 const RATE_WINDOW_SECONDS = 10
 
+/**
+ * How an attempt on a replica ended: its status class, `error` when the replica failed before
+ * answering (refused, reset, timed out), `aborted` when the client left before the answer.
+ */
+export const OUTCOMES = ["2xx", "3xx", "4xx", "5xx", "error", "aborted"] as const
+export type Outcome = (typeof OUTCOMES)[number]
+const ERROR = OUTCOMES.indexOf("error")
+const ABORTED = OUTCOMES.indexOf("aborted")
+
+/**
+ * Upper bounds of the routing-time buckets, in seconds: a decision takes microseconds, one that takes
+ * milliseconds is the anomaly worth seeing.
+ */
+export const ROUTING_TIME_BOUNDS_SECONDS = [
+  0.000_002_5, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
+  0.01,
+] as const
+
+/** What was routed to one replica; outcome counts are indexed like `OUTCOMES`. */
+export interface ReplicaCounts {
+  readonly id: ReplicaId
+  readonly name: string
+  readonly picks: number
+  readonly outcomes: ReadonlyArray<number>
+}
+
+/** Routing times: per-bucket counts (not cumulative), the last one above every bound. */
+export interface RoutingTimes {
+  readonly bucketCounts: ReadonlyArray<number>
+  readonly sumSeconds: number
+  readonly count: number
+}
+
 export type FailureKind = "upstream_error" | "upstream_timeout" | "no_replica" | "client_abort"
 
 export interface StatsSnapshot {
@@ -31,10 +64,23 @@ export interface RoutingStatsShape {
   readonly recordRequest: () => number
   readonly recordDecision: (decision: Decision, routingTimeMs: number, panic: boolean) => void
   readonly recordRetry: () => void
-  readonly recordResponse: (status: number) => void
+  /** The replica an attempt was routed to answered with `status` (the final one, not 1xx). */
+  readonly recordResponse: (replicaId: ReplicaId, status: number) => void
+  /** An attempt ended without a response: the replica failed, or the client left first. */
+  readonly recordNoResponse: (replicaId: ReplicaId, outcome: "error" | "aborted") => void
   readonly recordFailure: (kind: FailureKind) => void
   readonly decisionsFor: (replicaId: ReplicaId) => number
+  /** Every replica ever routed to, with its counts: live views, read them at once. */
+  readonly replicaCounts: () => Iterable<ReplicaCounts>
+  readonly routingTimes: () => RoutingTimes
   readonly snapshot: () => StatsSnapshot
+}
+
+interface MutableCounts {
+  readonly id: ReplicaId
+  readonly name: string
+  picks: number
+  readonly outcomes: Array<number>
 }
 
 export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<RoutingStats, RoutingStatsShape>() {
@@ -52,7 +98,8 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
       let fallbacks = 0
       let panics = 0
       let retries = 0
-      const decisions = new Map<ReplicaId, number>()
+      const perReplica = new Map<ReplicaId, MutableCounts>()
+      const timeBuckets = new Array<number>(ROUTING_TIME_BOUNDS_SECONDS.length + 1).fill(0)
       const responses = [0, 0, 0, 0, 0, 0]
       const failures: Record<FailureKind, number> = {
         upstream_error: 0,
@@ -96,8 +143,22 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
         recordDecision: (decision, timeMs, panic) => {
           routed++
           routingTimeMs += timeMs
-          const replicaId = decision.replica.id
-          decisions.set(replicaId, (decisions.get(replicaId) ?? 0) + 1)
+          const seconds = timeMs / 1000
+          let bucket = 0
+          while (
+            bucket < ROUTING_TIME_BOUNDS_SECONDS.length &&
+            seconds > ROUTING_TIME_BOUNDS_SECONDS[bucket]!
+          )
+            bucket++
+          timeBuckets[bucket]!++
+          const { id, name } = decision.replica
+          let counts = perReplica.get(id)
+          if (counts === undefined) {
+            // Once per replica, not per request.
+            counts = { id, name, picks: 0, outcomes: new Array<number>(OUTCOMES.length).fill(0) }
+            perReplica.set(id, counts)
+          }
+          counts.picks++
           if (decision.freshMetrics !== undefined) {
             metricsDecisions++
             if (decision.freshMetrics) freshDecisions++
@@ -108,19 +169,30 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
         recordRetry: () => {
           retries++
         },
-        recordResponse: (status) => {
-          responses[Math.min(5, Math.floor(status / 100))]!++
+        recordResponse: (replicaId, status) => {
+          const statusClass = Math.min(5, Math.floor(status / 100))
+          responses[statusClass]!++
+          const counts = perReplica.get(replicaId)
+          if (counts !== undefined) counts.outcomes[Math.max(0, statusClass - 2)]!++
+        },
+        recordNoResponse: (replicaId, outcome) => {
+          const counts = perReplica.get(replicaId)
+          if (counts !== undefined) counts.outcomes[outcome === "error" ? ERROR : ABORTED]!++
         },
         recordFailure: (kind) => {
           failures[kind]++
         },
-        decisionsFor: (replicaId) => decisions.get(replicaId) ?? 0,
+        decisionsFor: (replicaId) => perReplica.get(replicaId)?.picks ?? 0,
+        replicaCounts: () => perReplica.values(),
+        routingTimes: () => ({ bucketCounts: timeBuckets, sumSeconds: routingTimeMs / 1000, count: routed }),
         snapshot: () => {
           const now = clock.unsafeCurrentTimeMillis()
           return {
             total_requests: total,
             requests_per_second: Math.round(requestsPerSecond(now) * 100) / 100,
-            routing_decisions: Object.fromEntries(decisions),
+            routing_decisions: Object.fromEntries(
+              Array.from(perReplica.values(), (counts) => [counts.id, counts.picks]),
+            ),
             avg_routing_time_ms: routed === 0 ? 0 : routingTimeMs / routed,
             cache_hit_rate: metricsDecisions === 0 ? null : freshDecisions / metricsDecisions,
             fallback_decisions: fallbacks,

@@ -10,6 +10,8 @@ import { MetricsSource } from "../../src/MetricsSource.ts"
 import { RoutingStats, type StatsSnapshot } from "../../src/RoutingStats.ts"
 import { Selector } from "../../src/Selector.ts"
 import { loadScore } from "../../src/score.ts"
+import { dashboardPage } from "./dashboard.ts"
+import { makePrometheus, PROMETHEUS_CONTENT_TYPE, PROMETHEUS_PATH } from "./prometheus.ts"
 
 /** The body of `GET /metrics` (LB_METRICS_PATH): the PRD's fields and the balancer's additions. */
 export type BalancerMetrics = StatsSnapshot & { readonly algorithm: Algorithm; readonly leases: LeaseTotals }
@@ -24,6 +26,24 @@ export const sendJson = (res: ServerResponse, status: number, body: unknown): vo
   res.end(payload)
 }
 
+/** A route's answer in a content type of its own; whatever else a route returns is sent as JSON. */
+export class Content {
+  constructor(
+    readonly body: Buffer,
+    /** Must name the content type. */
+    readonly headers: Readonly<Record<string, string>>,
+  ) {}
+}
+
+const sendContent = (res: ServerResponse, status: number, content: Content): void => {
+  res.writeHead(status, {
+    "cache-control": "no-store",
+    ...content.headers,
+    "content-length": content.body.length,
+  })
+  res.end(content.body)
+}
+
 /** Builds the handler of the balancer's own paths; it returns false for paths that are proxied. */
 export const makeAdmin = Effect.gen(function* () {
   const config = yield* LbConfig
@@ -33,6 +53,7 @@ export const makeAdmin = Effect.gen(function* () {
   const metrics = yield* MetricsSource
   const stats = yield* RoutingStats
   const { algorithm } = yield* Selector
+  const prometheus = yield* makePrometheus
   const clock = yield* Effect.clock
 
   const metricsJson = (): BalancerMetrics => ({
@@ -77,10 +98,19 @@ export const makeAdmin = Effect.gen(function* () {
     return { status: "ok", algorithm, replicas_known: known.length, replicas_healthy: healthy }
   }
 
+  // Built here, once: serving the page is a buffer write.
+  const { body, headers } = dashboardPage(config.metricsPath)
+  const dashboard = new Content(body, headers)
+
   const routes: Record<string, () => unknown> = {
     [config.metricsPath]: metricsJson,
     "/_lb/health": healthJson,
     "/_lb/replicas": replicasJson,
+    "/_lb/dashboard": () => dashboard,
+    [PROMETHEUS_PATH]: () =>
+      prometheus().then(
+        (text) => new Content(Buffer.from(text), { "content-type": PROMETHEUS_CONTENT_TYPE }),
+      ),
   }
 
   return (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
@@ -95,7 +125,17 @@ export const makeAdmin = Effect.gen(function* () {
       sendJson(res, 405, { error: "method_not_allowed", message: `${path} answers GET only` })
       return true
     }
-    sendJson(res, 200, route())
+    const answer = route()
+    // Answers that take a moment (the Prometheus exposition is collected asynchronously).
+    if (answer instanceof Promise) {
+      answer.then(
+        (content: Content) => sendContent(res, 200, content),
+        (error: unknown) => sendJson(res, 500, { error: "internal", message: String(error) }),
+      )
+      return true
+    }
+    if (answer instanceof Content) sendContent(res, 200, answer)
+    else sendJson(res, 200, answer)
     return true
   }
 })

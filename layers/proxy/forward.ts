@@ -176,6 +176,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private onClientClose(): void {
     if (this.finished) return
     this.context.stats.recordFailure("client_abort")
+    if (!this.responseStarted) this.context.stats.recordNoResponse(this.replica.id, "aborted")
     this.finish()
     this.abort?.(new Error("client closed the connection"))
   }
@@ -206,7 +207,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.responseStarted = true
     this.status = statusCode
     this.resume = resume
-    this.context.stats.recordResponse(statusCode)
+    this.context.stats.recordResponse(this.replica.id, statusCode)
     this.res.writeHead(statusCode, statusMessage ?? "", forwardResponseHeaders(rawHeaders))
     // Node sends stored headers with the first body write. Usually that chunk arrives in the same
     // tick; a replica that answers headers first and body later (long poll, event stream) must not
@@ -240,6 +241,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.finished) return
     this.finish()
     this.report(false)
+    if (!this.responseStarted) this.context.stats.recordNoResponse(this.replica.id, "error")
     const code = error.code ?? ""
     const connectFailed = CONNECT_FAILURES.has(code)
     if (connectFailed) this.context.health.reportFailure(this.replica.id, `${code}: ${error.message}`)

@@ -1,7 +1,7 @@
 /** RoutingStats: the PRD's /metrics figures, with the request rate over a sliding window of TestClock time. */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
-import { RoutingStats } from "../../src/RoutingStats.ts"
+import { OUTCOMES, ROUTING_TIME_BOUNDS_SECONDS, RoutingStats } from "../../src/RoutingStats.ts"
 import { replica } from "./fakes.ts"
 
 describe("RoutingStats", () => {
@@ -17,8 +17,8 @@ describe("RoutingStats", () => {
         stats.recordRequest()
         stats.recordDecision({ replica: target, score: 1, freshMetrics: fresh, fallback: !fresh }, 0.5, false)
       }
-      stats.recordResponse(200)
-      stats.recordResponse(503)
+      stats.recordResponse(a.id, 200)
+      stats.recordResponse(b.id, 503)
       expect(stats.snapshot()).toMatchObject({
         total_requests: 3,
         routing_decisions: { [a.id]: 2, [b.id]: 1 },
@@ -27,6 +27,43 @@ describe("RoutingStats", () => {
         fallback_decisions: 1,
         responses: { "2xx": 1, "5xx": 1 },
       })
+    }).pipe(Effect.provide(RoutingStats.layer)),
+  )
+
+  it.effect("counts each replica's attempts by outcome, and routing times in buckets", () =>
+    Effect.gen(function* () {
+      const stats = yield* RoutingStats
+      const [a, b] = [replica(1), replica(2)]
+      const decide = (target: typeof a, timeMs: number) =>
+        stats.recordDecision(
+          { replica: target, score: 0, freshMetrics: undefined, fallback: false },
+          timeMs,
+          false,
+        )
+      decide(a, 0.001)
+      stats.recordResponse(a.id, 204)
+      decide(a, 0.003)
+      stats.recordNoResponse(a.id, "error")
+      decide(b, 20)
+      stats.recordResponse(b.id, 404)
+      decide(b, 0.001)
+      stats.recordNoResponse(b.id, "aborted")
+
+      const counts = new Map(Array.from(stats.replicaCounts(), (c) => [c.id, c]))
+      const byOutcome = (id: string) =>
+        Object.fromEntries(OUTCOMES.map((outcome, i) => [outcome, counts.get(id)!.outcomes[i]]))
+      expect(counts.get(a.id)).toMatchObject({ name: a.name, picks: 2 })
+      expect(byOutcome(a.id)).toEqual({ "2xx": 1, "3xx": 0, "4xx": 0, "5xx": 0, error: 1, aborted: 0 })
+      expect(byOutcome(b.id)).toEqual({ "2xx": 0, "3xx": 0, "4xx": 1, "5xx": 0, error: 0, aborted: 1 })
+
+      const times = stats.routingTimes()
+      expect(times.count).toBe(4)
+      expect(times.sumSeconds).toBeCloseTo(0.020_005, 9)
+      // 1 µs twice in the first bucket, 3 µs in the second, 20 ms above every bound.
+      expect(times.bucketCounts[0]).toBe(2)
+      expect(times.bucketCounts[1]).toBe(1)
+      expect(times.bucketCounts[ROUTING_TIME_BOUNDS_SECONDS.length]).toBe(1)
+      expect(times.bucketCounts.reduce((sum, n) => sum + n, 0)).toBe(4)
     }).pipe(Effect.provide(RoutingStats.layer)),
   )
 

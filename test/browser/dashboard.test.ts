@@ -1,0 +1,201 @@
+/**
+ * The live page `/_lb/dashboard`: served by the balancer as one self-contained document, and, in
+ * Debian's headless Chromium during a load, showing every replica with numbers that move, asking
+ * nothing of any other origin; a screenshot is kept in reports/browser/dashboard.png.
+ */
+
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import { setTimeout as sleep } from "node:timers/promises"
+import { fileURLToPath } from "node:url"
+import { type Browser, chromium, type Page } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest"
+import { dashboardPage } from "../../layers/proxy/dashboard.ts"
+import { NETWORK, SERVICE, startAgent } from "../support/agent.ts"
+import { startBalancer } from "../support/balancer.ts"
+import { useCluster } from "../support/cluster.ts"
+import { ensureDebianPackage } from "../support/debian.ts"
+import { json, request } from "../support/http.ts"
+import { startReplicas } from "../support/replicas.ts"
+import { replicasView } from "../support/views.ts"
+import { waitFor } from "../support/wait.ts"
+
+const screenshot = fileURLToPath(new URL("../../reports/browser/dashboard.png", import.meta.url))
+const INSTALL_MS = 300_000
+
+describe("/_lb/dashboard over HTTP", () => {
+  const cluster = useCluster()
+
+  it("answers GET and HEAD with the page, and 405 to POST", async () => {
+    const page = await request(`${cluster.lb.url}/_lb/dashboard`)
+    expect(page.status).toBe(200)
+    expect(page.headers["content-type"]).toBe("text/html; charset=utf-8")
+    expect(page.headers["x-replica"]).toBeUndefined()
+    expect(page.headers["content-security-policy"]).toContain("connect-src 'self'")
+    expect(page.body.toString("utf8")).toMatch(/^<!doctype html>/)
+    // Small: it is sent on every reload.
+    expect(page.body.length).toBeLessThan(16 * 1024)
+
+    const head = await request(`${cluster.lb.url}/_lb/dashboard`, { method: "HEAD" })
+    expect(head.status).toBe(200)
+    expect(head.headers["content-length"]).toBe(String(page.body.length))
+    expect(head.body.length).toBe(0)
+
+    const post = await request(`${cluster.lb.url}/_lb/dashboard`, { method: "POST", body: Buffer.from("x") })
+    expect(post.status).toBe(405)
+    expect(post.headers.allow).toContain("GET")
+    expect(json(post)).toMatchObject({ error: "method_not_allowed" })
+  })
+
+  it("writes the metrics path into its script as a literal that cannot end the script", () => {
+    const html = dashboardPage("/x</script><script>alert(1)//").body.toString("utf8")
+    expect(html.match(/<\/script>/g)).toHaveLength(1)
+    expect(html).toContain('"/x\\u003c/script\\u003e\\u003cscript\\u003ealert(1)//"')
+  })
+})
+
+/** Requests through the balancer from a few workers until stopped (or `limitMs` passed). */
+const startLoad = (lb: string, workers: number, limitMs: number) => {
+  const deadline = Date.now() + limitMs
+  let running = true
+  let sent = 0
+  const failures: Array<string> = []
+  const worker = async (index: number) => {
+    while (running && Date.now() < deadline) {
+      // One worker holds its requests a while, so leases show up too.
+      const path = index === 0 ? "/slow?ms=300" : "/whoami"
+      const reply = await request(`${lb}${path}`).catch((error: unknown) => ({ status: String(error) }))
+      sent++
+      if (reply.status !== 200) failures.push(`${path}: ${reply.status}`)
+      await sleep(5)
+    }
+  }
+  const done = Promise.all(Array.from({ length: workers }, (_, index) => worker(index)))
+  return {
+    sent: () => sent,
+    failures,
+    stop: async () => {
+      running = false
+      await done
+    },
+  }
+}
+
+/** The numbers an operator watches: total requests and each replica's picks per second. */
+const readNumbers = async (page: Page) => ({
+  total: await page.textContent("#total-requests"),
+  picks: await pickRates(page),
+})
+
+const pickRates = (page: Page) =>
+  page.$$eval("#replicas tr .picks", (cells) => cells.map((cell) => cell.textContent ?? ""))
+
+describe("/_lb/dashboard in Chromium", () => {
+  let browser: Browser
+
+  beforeAll(async () => {
+    const executablePath = await ensureDebianPackage("chromium", "chromium", { timeoutMs: INSTALL_MS })
+    browser = await chromium.launch({ executablePath, args: ["--no-sandbox"], timeout: 60_000 })
+  }, INSTALL_MS + 90_000)
+
+  afterAll(async () => {
+    await browser?.close()
+  })
+
+  it("shows every replica, with metrics, and numbers that change under load", async () => {
+    const set = await startReplicas(3, { samePort: true })
+    onTestFinished(() => set.stopAll())
+    const agent = await startAgent(set.replicas)
+    onTestFinished(() => agent.stop())
+    const [busy, warm] = set.replicas
+    agent.setLoad(busy!, { cpuPercent: 72, memoryPercent: 48, networkMbps: 35 })
+    agent.setLoad(warm!, { cpuPercent: 31, memoryPercent: 22, networkMbps: 8 })
+    const lb = await startBalancer({
+      LB_ALGORITHM: "hybrid",
+      REPLICAS: "",
+      WORKER_NODES: agent.node,
+      TARGET_SERVICE: SERVICE,
+      TARGET_PORT: String(set.replicas[0]!.port),
+      LB_NETWORK: NETWORK,
+      CACHE_TTL: "0.5",
+      // Not the default: the page must read the path it was given.
+      LB_METRICS_PATH: "/lb-stats.json",
+    })
+    onTestFinished(() => lb.close())
+    await waitFor("the balancer to discover three replicas", async () => {
+      const rows = await replicasView(lb.url)
+      return rows.length === 3 ? rows : undefined
+    })
+    // Registered last, so it stops first, before the balancer and replicas go.
+    const load = startLoad(lb.url, 4, 45_000)
+    onTestFinished(() => load.stop())
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 400 } })
+    onTestFinished(() => page.close())
+    const problems: Array<string> = []
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(`console: ${message.text()}`)
+    })
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
+    page.on("request", (request) => {
+      // The page's `data:` icon is no request to anyone.
+      const url = request.url()
+      if (!url.startsWith("data:") && new URL(url).origin !== lb.url) problems.push(`request: ${url}`)
+    })
+
+    await page.goto(`${lb.url}/_lb/dashboard`)
+    await page.waitForSelector("#status[data-state=live]", { timeout: 15_000 })
+    // Every replica has a row, and a picks rate once two polls have seen it.
+    await waitFor("a row with a picks rate for every replica", async () => {
+      const rates = await pickRates(page)
+      return rates.length === set.replicas.length && rates.every((rate) => /\d/.test(rate))
+        ? rates
+        : undefined
+    })
+    const rows = await page.$$eval("#replicas tr", (trs) =>
+      trs.map((tr) => ({
+        id: tr.getAttribute("data-id"),
+        name: tr.querySelector(".replica div")?.textContent,
+      })),
+    )
+    expect(rows.map((row) => row.id).sort()).toEqual(set.replicas.map(agent.containerId).sort())
+    for (const row of rows) expect(row.name).toMatch(/^web-stress\.\d\.replica-\d$/)
+    const busyRow = await page.$eval(`#replicas tr[data-id="${agent.containerId(busy!)}"]`, (tr) => ({
+      cpu: tr.querySelector(".cpu")?.textContent,
+      fresh: tr.querySelector(".age .sub")?.textContent,
+      score: tr.querySelector(".score")?.textContent,
+    }))
+    expect(busyRow).toMatchObject({ cpu: "72.0 %", fresh: "fresh" })
+    expect(Number(busyRow.score)).toBeGreaterThan(0)
+    expect(await page.textContent("#algorithm")).toBe("hybrid")
+
+    const first = await readNumbers(page)
+    await sleep(2_500)
+    const second = await readNumbers(page)
+    expect(second.total, "total requests").not.toBe(first.total)
+    expect(second.picks, "picks per second").not.toEqual(first.picks)
+    const sparklines = await page.$$eval("#replicas .spark path.line", (paths) =>
+      paths.map((path) => path.getAttribute("d") ?? ""),
+    )
+    expect(
+      sparklines.some((d) => d.includes("L")),
+      "a sparkline with two points or more",
+    ).toBe(true)
+
+    mkdirSync(dirname(screenshot), { recursive: true })
+    await page.screenshot({ path: screenshot, fullPage: true })
+    expect(problems).toEqual([])
+
+    // A balancer that stops answering is said so plainly, with the last numbers kept but dimmed.
+    await page.route(
+      (url) => url.pathname.startsWith("/_lb/") || url.pathname === "/lb-stats.json",
+      (route) => route.abort(),
+    )
+    await page.waitForSelector("#status[data-state=down]", { timeout: 10_000 })
+    expect(await page.textContent("#status")).toContain("balancer not answering")
+
+    await load.stop()
+    expect(load.sent()).toBeGreaterThan(0)
+    expect(load.failures).toEqual([])
+  })
+})
