@@ -1,5 +1,6 @@
 /** The comparison itself: on each scenario, every contender in turn under the same open-loop load. */
 import { availableParallelism, loadavg } from "node:os"
+import { Pool } from "undici"
 import { evaluateGoals } from "./goals.ts"
 import { type OpenLoopResult, runOpenLoop } from "./open-loop.ts"
 import type { Report, Row, Scenario } from "./report/Report.ts"
@@ -29,6 +30,29 @@ const ITERATIONS = 200_000
 export const REQUEST_PATH = `/compute/pi?iterations=${ITERATIONS}`
 /** A user gives up after this long; what is left unanswered is an error. */
 const TIMEOUT_MS = 10_000
+
+/** Requests that warm a contender's routing path up, and how many are in flight at once. */
+const WARM_UP_REQUESTS = 2_000
+const WARM_UP_CONCURRENCY = 16
+
+/**
+ * A burst of cheap requests (`/health`, answered by the replicas at almost no CPU) before a
+ * contender is measured: a balancer that has just started (or restarted, on Swarm) runs its routing
+ * code unoptimised for its first few thousand requests, which the run would otherwise count against
+ * it. NGINX and HAProxy get the same burst.
+ */
+const warmUp = async (origin: string) => {
+  const pool = new Pool(origin, { connections: WARM_UP_CONCURRENCY })
+  let left = WARM_UP_REQUESTS
+  const worker = async () => {
+    while (left-- > 0) {
+      const response = await pool.request({ path: "/health", method: "GET" }).catch(() => undefined)
+      await response?.body.dump()
+    }
+  }
+  await Promise.all(Array.from({ length: WARM_UP_CONCURRENCY }, worker))
+  await pool.destroy()
+}
 
 /** One round of one contender: the open-loop run and each replica's CPU over its counted part. */
 const measure = async (
@@ -101,6 +125,7 @@ export const compare = async (
       for (const contender of order) {
         progress.step(`${scenario.name} · ${contender.name} (round ${round + 1}/${options.rounds})`)
         const origin = await target.use(contender)
+        await warmUp(origin)
         const runs = measured.get(contender.name) ?? []
         runs.push(await measure(target, scenario, origin, rateRps, options))
         measured.set(contender.name, runs)
@@ -127,7 +152,8 @@ export const compare = async (
       `Each request is GET ${REQUEST_PATH}, about ${costMs.toFixed(1)} ms of CPU here ` +
         `(${perReplicaRps.toFixed(0)} req/s for a full replica).`,
       `Open-loop load: a fixed arrival rate, latency counted from each request's due time; ` +
-        `per row, ${options.rounds} rounds of ${options.warmupS} s warm-up and ${options.durationS} s measured, ` +
+        `per row, ${options.rounds} rounds of ${WARM_UP_REQUESTS} /health requests, ${options.warmupS} s of ` +
+        `warm-up at the rate and ${options.durationS} s measured, ` +
         "the contenders taking turns, pooled; " +
         `requests unanswered after ${TIMEOUT_MS / 1000} s count as errors.`,
     ],
