@@ -12,10 +12,12 @@ import {
   nonNegativeInteger,
   nonNegativeNumber,
   oneOf,
+  percent,
   port,
   positiveInteger,
   positiveNumber,
   seconds,
+  secondsOrZero,
   urlPath,
   variable,
 } from "./env.ts"
@@ -54,8 +56,40 @@ export interface LbConfigShape {
   readonly healthyThreshold: number
   readonly unhealthyThreshold: number
   readonly upstreamConnectTimeoutMs: number
+  /** How long a replica may take to send its response headers. */
   readonly upstreamResponseTimeoutMs: number
+  /** The longest silence between two chunks of a replica's response body. */
+  readonly upstreamIdleTimeoutMs: number
+  /** How long an unused pooled connection to a replica is kept open. */
+  readonly upstreamKeepAliveTimeoutMs: number
   readonly upstreamMaxConnections: number
+  /** How long a client may take to send a request's headers (slowloris guard). */
+  readonly clientHeaderTimeoutMs: number
+  /** How long a client may take to send a whole request, body included. */
+  readonly clientRequestTimeoutMs: number
+  /** How long an idle client connection is kept open between requests. */
+  readonly clientKeepAliveTimeoutMs: number
+  /** Largest request head (request line and headers) accepted, in bytes. */
+  readonly clientMaxHeaderBytes: number
+  /** Largest request body accepted, in bytes; 0 accepts any size. */
+  readonly maxRequestBodyBytes: number
+  /** Retries allowed, as a share of requests (a token bucket refilled by every request). */
+  readonly retryBudget: number
+  /** Retries the budget can hold in reserve (the bucket's size), for bursts at low traffic. */
+  readonly retryBurst: number
+  /** Failures in a row that eject a replica; 0 turns passive ejection off. */
+  readonly outlierConsecutiveFailures: number
+  /** Whether 5xx responses count as failures for ejection (connection failures always do). */
+  readonly outlier5xx: boolean
+  /** The first ejection's length; each further ejection doubles it. */
+  readonly outlierEjectionMs: number
+  readonly outlierMaxEjectionMs: number
+  /** At most this share of the known replicas (in percent, at least one replica) is ejected at once. */
+  readonly outlierMaxEjectedPercent: number
+  /** A replica that joined or came back ramps up its share over this window; 0 turns it off. */
+  readonly slowStartMs: number
+  /** On SIGTERM, how long in-flight requests get to finish before connections are closed. */
+  readonly drainTimeoutMs: number
   readonly metricsPath: string
   readonly debugRouting: boolean
   readonly logEveryNRequests: number
@@ -98,7 +132,23 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     unhealthyThreshold: yield* variable("UNHEALTHY_THRESHOLD", positiveInteger, "3"),
     upstreamConnectTimeoutMs: yield* variable("UPSTREAM_CONNECT_TIMEOUT", seconds, "5"),
     upstreamResponseTimeoutMs: yield* variable("UPSTREAM_RESPONSE_TIMEOUT", seconds, "60"),
+    upstreamIdleTimeoutMs: yield* variable("UPSTREAM_IDLE_TIMEOUT", seconds, "60"),
+    upstreamKeepAliveTimeoutMs: yield* variable("UPSTREAM_KEEPALIVE_TIMEOUT", seconds, "4"),
     upstreamMaxConnections: yield* variable("UPSTREAM_MAX_CONNECTIONS", positiveInteger, "256"),
+    clientHeaderTimeoutMs: yield* variable("CLIENT_HEADER_TIMEOUT", seconds, "10"),
+    clientRequestTimeoutMs: yield* variable("CLIENT_REQUEST_TIMEOUT", seconds, "300"),
+    clientKeepAliveTimeoutMs: yield* variable("CLIENT_KEEPALIVE_TIMEOUT", seconds, "65"),
+    clientMaxHeaderBytes: yield* variable("CLIENT_MAX_HEADER_SIZE", positiveInteger, "16384"),
+    maxRequestBodyBytes: yield* variable("MAX_REQUEST_BODY", nonNegativeInteger, "0"),
+    retryBudget: yield* variable("RETRY_BUDGET", fraction, "0.1"),
+    retryBurst: yield* variable("RETRY_BURST", nonNegativeInteger, "20"),
+    outlierConsecutiveFailures: yield* variable("OUTLIER_CONSECUTIVE_FAILURES", nonNegativeInteger, "5"),
+    outlier5xx: yield* variable("OUTLIER_5XX", boolean, "true"),
+    outlierEjectionMs: yield* variable("OUTLIER_EJECTION_TIME", seconds, "10"),
+    outlierMaxEjectionMs: yield* variable("OUTLIER_MAX_EJECTION_TIME", seconds, "300"),
+    outlierMaxEjectedPercent: yield* variable("OUTLIER_MAX_EJECTED_PERCENT", percent, "50"),
+    slowStartMs: yield* variable("SLOW_START", secondsOrZero, "0"),
+    drainTimeoutMs: yield* variable("DRAIN_TIMEOUT", seconds, "25"),
     metricsPath: yield* variable("LB_METRICS_PATH", urlPath, "/metrics"),
     debugRouting: yield* variable("DEBUG_ROUTING", boolean, "false"),
     logEveryNRequests: yield* variable("LOG_EVERY_N_REQUESTS", nonNegativeInteger, "100"),

@@ -56,13 +56,23 @@ export const positiveNumber: VariableType<number> = numberWhere("a number greate
 
 export const fraction: VariableType<number> = numberWhere("a number from 0 to 1", (n) => n >= 0 && n <= 1)
 
-/** A duration given in seconds (fractions allowed), decoded to milliseconds. */
-export const seconds: VariableType<number> = {
-  schema: numberWhere("", (n) => n > 0).schema.pipe(
+export const percent: VariableType<number> = numberWhere("a number from 0 to 100", (n) => n >= 0 && n <= 100)
+
+const secondsWhere = (expected: string, accept: (n: number) => boolean): VariableType<number> => ({
+  schema: numberWhere("", accept).schema.pipe(
     Schema.transform(Schema.Number, { decode: (s) => s * 1000, encode: (ms) => ms / 1000 }),
   ),
-  expected: "a positive number of seconds",
-}
+  expected,
+})
+
+/** A duration given in seconds (fractions allowed), decoded to milliseconds. */
+export const seconds: VariableType<number> = secondsWhere("a positive number of seconds", (n) => n > 0)
+
+/** Like `seconds`, where 0 turns the feature off. */
+export const secondsOrZero: VariableType<number> = secondsWhere(
+  "a number of seconds, 0 or more (0 turns it off)",
+  (n) => n >= 0,
+)
 
 export const boolean: VariableType<boolean> = {
   schema: Schema.transformOrFail(Schema.String, Schema.Boolean, {

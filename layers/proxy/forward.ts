@@ -27,7 +27,8 @@ export interface ForwardContext {
   readonly stats: RoutingStatsShape
   readonly targetService: string
   readonly debugRouting: boolean
-  readonly logEveryNRequests: number
+  /** Called with each request's number; logs the LOG_EVERY_N_REQUESTS summary when it is due. */
+  readonly summarize: (requestNumber: number) => void
   readonly log: (message: string, annotations: Record<string, unknown>) => void
 }
 
@@ -54,11 +55,7 @@ const RESET_BEFORE_RESPONSE = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"])
 const TIMEOUTS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"])
 
 export const forward = (context: ForwardContext, req: IncomingMessage, res: ServerResponse): void => {
-  const requestNumber = context.stats.recordRequest()
-  if (context.logEveryNRequests > 0 && requestNumber % context.logEveryNRequests === 0) {
-    const { total_requests, requests_per_second, routing_decisions } = context.stats.snapshot()
-    context.log("routing summary", { total_requests, requests_per_second, routing_decisions })
-  }
+  context.summarize(context.stats.recordRequest())
   const { headers, hasBody } = forwardRequestHeaders(
     req.rawHeaders,
     clientAddressOf(req.socket.remoteAddress),

@@ -19,6 +19,7 @@ import { RoutingStats } from "../../src/RoutingStats.ts"
 import { Selector } from "../../src/Selector.ts"
 import { makeAdmin } from "./admin.ts"
 import { type ForwardContext, forward } from "./forward.ts"
+import { makeSummaryLog } from "./summary.ts"
 
 /** The listener could not be opened (port taken, address not local, ...). */
 export class ListenFailed extends Data.TaggedError("ListenFailed")<{
@@ -47,6 +48,17 @@ const close = (server: Server) =>
     server.closeIdleConnections()
   })
 
+/** The answer to a request Node's parser refused, by the parser's reason. */
+const clientErrorResponse = (code: string | undefined): string => {
+  const status =
+    code === "HPE_HEADER_OVERFLOW"
+      ? "431 Request Header Fields Too Large"
+      : code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? "408 Request Timeout"
+        : "400 Bad Request"
+  return `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`
+}
+
 export const layer = Layer.scoped(
   Proxy,
   Effect.gen(function* () {
@@ -68,7 +80,10 @@ export const layer = Layer.scoped(
           connections: config.upstreamMaxConnections,
           connectTimeout: config.upstreamConnectTimeoutMs,
           headersTimeout: config.upstreamResponseTimeoutMs,
-          bodyTimeout: config.upstreamResponseTimeoutMs,
+          bodyTimeout: config.upstreamIdleTimeoutMs,
+          keepAliveTimeout: config.upstreamKeepAliveTimeoutMs,
+          // A replica's own `Keep-Alive: timeout=N` may shorten that, never lengthen it.
+          keepAliveMaxTimeout: config.upstreamKeepAliveTimeoutMs,
         })
         upstreams.set(replica.origin, upstream)
       }
@@ -101,7 +116,7 @@ export const layer = Layer.scoped(
       stats,
       targetService: config.targetService,
       debugRouting: config.debugRouting,
-      logEveryNRequests: config.logEveryNRequests,
+      summarize: makeSummaryLog(config.logEveryNRequests, stats, yield* Effect.clock, log),
       log,
     }
 
@@ -112,12 +127,22 @@ export const layer = Layer.scoped(
       forward(context, req, res)
     }
 
-    const server = createServer({ keepAliveTimeout: 65_000 }, handle)
+    const server = createServer(
+      {
+        keepAliveTimeout: config.clientKeepAliveTimeoutMs,
+        headersTimeout: config.clientHeaderTimeoutMs,
+        requestTimeout: config.clientRequestTimeoutMs,
+        maxHeaderSize: config.clientMaxHeaderBytes,
+        // Node enforces the two timeouts above only when it checks its connections: by default every
+        // 30 s, which would let a slowloris client hold a connection far past CLIENT_HEADER_TIMEOUT.
+        connectionsCheckingInterval: Math.min(1000, config.clientHeaderTimeoutMs / 2),
+      },
+      handle,
+    )
     server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-      // Malformed requests get a 400 and cost only their own connection.
-      if (socket.writable && error.code !== "ECONNRESET") {
-        socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
-      } else socket.destroy()
+      // Malformed or too slow requests get their 4xx and cost only their own connection.
+      if (socket.writable && error.code !== "ECONNRESET") socket.end(clientErrorResponse(error.code))
+      else socket.destroy()
     })
     const address = yield* Effect.acquireRelease(listen(server, config.listenHost, config.listenPort), () =>
       close(server),
