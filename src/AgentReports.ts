@@ -11,6 +11,8 @@ export interface NodeReport {
   readonly receivedAt: number
   /** Why the last poll failed, if it did. */
   readonly lastError: string | undefined
+  /** Polls that failed since start: no answer, a bad status, or a report its Schema rejected. */
+  readonly failures: number
 }
 
 export interface AgentReportsShape {

@@ -7,6 +7,7 @@ import { layer as httpHealthLayer } from "../layers/health-probe/http.ts"
 import { layer as memoryLeaseLayer } from "../layers/lease-store/memory.ts"
 import { layer as agentMetricsLayer } from "../layers/metrics-source/agents.ts"
 import { layer as noMetricsLayer } from "../layers/metrics-source/none.ts"
+import { layer as consecutiveOutliersLayer } from "../layers/outlier-detector/consecutive.ts"
 import { layer as proxyLayer } from "../layers/proxy/node-undici.ts"
 import { layer as adaptiveLayer } from "../layers/selector/adaptive.ts"
 import { layer as hybridLayer } from "../layers/selector/hybrid.ts"
@@ -41,6 +42,6 @@ const selectorLayer = Layer.unwrapEffect(Effect.map(LbConfig, (config) => select
 export const BalancerLayer = proxyLayer.pipe(
   Layer.provideMerge(selectorLayer),
   Layer.provideMerge(ReplicaPool.layer),
-  Layer.provideMerge(httpHealthLayer),
+  Layer.provideMerge(Layer.merge(httpHealthLayer, consecutiveOutliersLayer)),
   Layer.provideMerge(Layer.mergeAll(sourcesLayer, memoryLeaseLayer, RoutingStats.layer)),
 )

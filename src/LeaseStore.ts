@@ -21,6 +21,11 @@ export interface LeaseTotals {
 
 export interface LeaseStoreShape {
   readonly acquire: (replicaId: ReplicaId) => Lease
+  /**
+   * The same lease with a new `LEASE_DURATION` from now, for work that rightly outlives one (an
+   * upgraded connection). A lease that expired meanwhile is taken anew.
+   */
+  readonly renew: (lease: Lease) => Lease
   /** Idempotent: a lease already released or expired is left alone. */
   readonly release: (lease: Lease) => void
   readonly active: (replicaId: ReplicaId) => number

@@ -14,6 +14,8 @@ export interface ReplicaMetrics {
 
 export interface MetricsSourceShape {
   readonly get: (replicaId: ReplicaId) => ReplicaMetrics | undefined
+  /** Failed polls per source (agent node) since start; empty when nothing is polled. */
+  readonly pollFailures: () => Readonly<Record<string, number>>
 }
 
 export class MetricsSource extends Context.Tag("swarmguard/MetricsSource")<

@@ -42,7 +42,12 @@ export interface RoutingTimes {
   readonly count: number
 }
 
-export type FailureKind = "upstream_error" | "upstream_timeout" | "no_replica" | "client_abort"
+export type FailureKind =
+  | "upstream_error"
+  | "upstream_timeout"
+  | "no_replica"
+  | "client_abort"
+  | "request_too_large"
 
 export interface StatsSnapshot {
   readonly total_requests: number
@@ -54,6 +59,8 @@ export interface StatsSnapshot {
   readonly fallback_decisions: number
   readonly panic_decisions: number
   readonly retries: number
+  /** Retries the retry budget did not allow. */
+  readonly retries_denied: number
   readonly responses: Record<string, number>
   readonly failures: Record<FailureKind, number>
   readonly uptime_seconds: number
@@ -64,6 +71,7 @@ export interface RoutingStatsShape {
   readonly recordRequest: () => number
   readonly recordDecision: (decision: Decision, routingTimeMs: number, panic: boolean) => void
   readonly recordRetry: () => void
+  readonly recordRetryDenied: () => void
   /** The replica an attempt was routed to answered with `status` (the final one, not 1xx). */
   readonly recordResponse: (replicaId: ReplicaId, status: number) => void
   /** An attempt ended without a response: the replica failed, or the client left first. */
@@ -98,6 +106,7 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
       let fallbacks = 0
       let panics = 0
       let retries = 0
+      let retriesDenied = 0
       const perReplica = new Map<ReplicaId, MutableCounts>()
       const timeBuckets = new Array<number>(ROUTING_TIME_BOUNDS_SECONDS.length + 1).fill(0)
       const responses = [0, 0, 0, 0, 0, 0]
@@ -106,6 +115,7 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
         upstream_timeout: 0,
         no_replica: 0,
         client_abort: 0,
+        request_too_large: 0,
       }
       // One bucket per second of the trailing window, indexed by second modulo its length.
       const buckets = new Array<number>(RATE_WINDOW_SECONDS + 1).fill(0)
@@ -169,6 +179,9 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
         recordRetry: () => {
           retries++
         },
+        recordRetryDenied: () => {
+          retriesDenied++
+        },
         recordResponse: (replicaId, status) => {
           const statusClass = Math.min(5, Math.floor(status / 100))
           responses[statusClass]!++
@@ -198,6 +211,7 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
             fallback_decisions: fallbacks,
             panic_decisions: panics,
             retries,
+            retries_denied: retriesDenied,
             responses: {
               "1xx": responses[1]!,
               "2xx": responses[2]!,

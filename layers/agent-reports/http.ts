@@ -47,7 +47,7 @@ export const layer = Layer.scoped(
     const reports = new Map<string, NodeReport>(
       config.workerNodes.map((node) => [
         node,
-        { node, report: undefined, receivedAt: 0, lastError: undefined },
+        { node, report: undefined, receivedAt: 0, lastError: undefined, failures: 0 },
       ]),
     )
     let version = 0
@@ -68,6 +68,7 @@ export const layer = Layer.scoped(
                 report,
                 receivedAt: clock.unsafeCurrentTimeMillis(),
                 lastError: undefined,
+                failures: reports.get(node)?.failures ?? 0,
               })
             }),
           onFailure: (error) => {
@@ -79,6 +80,7 @@ export const layer = Layer.scoped(
               report: previous?.report,
               receivedAt: previous?.receivedAt ?? 0,
               lastError: reason,
+              failures: (previous?.failures ?? 0) + 1,
             })
             return firstFailure
               ? Effect.logWarning("agent poll failed; its metrics will go stale").pipe(

@@ -35,6 +35,15 @@ export const make = (leaseDurationMs: number): Effect.Effect<LeaseStoreShape> =>
       return lease
     }
 
+    const renew = (lease: Lease): Lease => {
+      const leases = byReplica.get(lease.replicaId)
+      if (leases === undefined || !leases.delete(lease.id)) return acquire(lease.replicaId)
+      // Deleted and set again, it moves to the end of its map and keeps the maps ordered by expiry.
+      const renewed: Lease = { ...lease, expiresAt: clock.unsafeCurrentTimeMillis() + leaseDurationMs }
+      leases.set(renewed.id, renewed)
+      return renewed
+    }
+
     const release = (lease: Lease): void => {
       const leases = byReplica.get(lease.replicaId)
       if (leases === undefined || !leases.delete(lease.id)) return
@@ -61,6 +70,7 @@ export const make = (leaseDurationMs: number): Effect.Effect<LeaseStoreShape> =>
 
     return {
       acquire,
+      renew,
       release,
       active: (replicaId) => byReplica.get(replicaId)?.size ?? 0,
       totals: () => ({ acquired, released, expired, active }),

@@ -2,4 +2,4 @@
 import { Layer } from "effect"
 import { MetricsSource } from "../../src/MetricsSource.ts"
 
-export const layer = Layer.succeed(MetricsSource, { get: () => undefined })
+export const layer = Layer.succeed(MetricsSource, { get: () => undefined, pollFailures: () => ({}) })

@@ -7,6 +7,7 @@ import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import { HealthProbe } from "../../src/HealthProbe.ts"
 import { LeaseStore, type LeaseTotals } from "../../src/LeaseStore.ts"
 import { MetricsSource } from "../../src/MetricsSource.ts"
+import { OutlierDetector } from "../../src/OutlierDetector.ts"
 import { RoutingStats, type StatsSnapshot } from "../../src/RoutingStats.ts"
 import { Selector } from "../../src/Selector.ts"
 import { loadScore } from "../../src/score.ts"
@@ -14,7 +15,14 @@ import { dashboardPage } from "./dashboard.ts"
 import { makePrometheus, PROMETHEUS_CONTENT_TYPE, PROMETHEUS_PATH } from "./prometheus.ts"
 
 /** The body of `GET /metrics` (LB_METRICS_PATH): the PRD's fields and the balancer's additions. */
-export type BalancerMetrics = StatsSnapshot & { readonly algorithm: Algorithm; readonly leases: LeaseTotals }
+export type BalancerMetrics = StatsSnapshot & {
+  readonly algorithm: Algorithm
+  readonly leases: LeaseTotals
+  /** Passive ejections since start. */
+  readonly ejections: number
+  /** Failed agent polls per agent since start. */
+  readonly agent_poll_failures: Readonly<Record<string, number>>
+}
 
 export const sendJson = (res: ServerResponse, status: number, body: unknown): void => {
   const payload = JSON.stringify(body)
@@ -51,6 +59,7 @@ export const makeAdmin = Effect.gen(function* () {
   const health = yield* HealthProbe
   const leases = yield* LeaseStore
   const metrics = yield* MetricsSource
+  const outliers = yield* OutlierDetector
   const stats = yield* RoutingStats
   const { algorithm } = yield* Selector
   const prometheus = yield* makePrometheus
@@ -60,6 +69,8 @@ export const makeAdmin = Effect.gen(function* () {
     ...stats.snapshot(),
     algorithm,
     leases: leases.totals(),
+    ejections: outliers.totalEjections(),
+    agent_poll_failures: metrics.pollFailures(),
   })
 
   const replicasJson = () => {
@@ -75,6 +86,8 @@ export const makeAdmin = Effect.gen(function* () {
         healthy: health.isHealthy(replica.id),
         consecutive_failures: state?.consecutiveFailures ?? 0,
         last_error: state?.lastError ?? null,
+        ejected: outliers.isEjected(replica.id),
+        ejections: outliers.state(replica.id)?.ejections ?? 0,
         active_leases: leases.active(replica.id),
         picks: stats.decisionsFor(replica.id),
         metrics:

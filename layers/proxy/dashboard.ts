@@ -110,7 +110,8 @@ function render(metrics, replicas, health, now) {
     const last = row.points[row.points.length - 1];
     set(row.name, r.name); set(row.idText, r.id === r.name ? r.origin : r.id);
     set(row.node, r.node ?? "\\u2013");
-    set(row.health, r.healthy ? "\\u25cf healthy" : "\\u25cf unhealthy", r.healthy ? "ok" : "bad");
+    const state = !r.healthy ? "unhealthy" : r.ejected ? "ejected" : "healthy";
+    set(row.health, "\\u25cf " + state, state === "healthy" ? "ok" : "bad");
     set(row.error, r.last_error ? r.last_error + (r.consecutive_failures ? " (\\u00d7" + r.consecutive_failures + ")" : "") : "");
     set(row.leases, num(r.active_leases, 0));
     set(row.rate, last ? num(last.rate, 1) : "\\u2013");

@@ -5,63 +5,65 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { performance } from "node:perf_hooks"
+import type { Readable } from "node:stream"
 import type { Dispatcher, Pool } from "undici"
-import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import type { Replica } from "../../src/domain/Replica.ts"
 import type { HealthProbeShape } from "../../src/HealthProbe.ts"
-import type { Lease, LeaseStoreShape } from "../../src/LeaseStore.ts"
-import type { Candidates } from "../../src/ReplicaPool.ts"
-import type { RoutingStatsShape } from "../../src/RoutingStats.ts"
-import type { Decision, SelectorShape } from "../../src/Selector.ts"
+import type { Lease } from "../../src/LeaseStore.ts"
+import type { OutlierDetectorShape } from "../../src/OutlierDetector.ts"
+import type { SelectorShape } from "../../src/Selector.ts"
 import { sendJson } from "./admin.ts"
+import { BodyTooLarge, limitBody } from "./body-limit.ts"
+import { allDown, choose, isRefusal, type RoutingContext } from "./choose.ts"
 import { clientAddressOf, forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts"
+import type { RetryBudget } from "./retry-budget.ts"
+import { CONNECT_FAILURES, HEADERS_TIMEOUT, RESET_BEFORE_RESPONSE, TIMEOUTS } from "./upstream-errors.ts"
 
-export interface ForwardContext {
-  readonly candidates: () => Candidates
-  readonly pick: (candidates: ReadonlyArray<Replica>) => Decision | undefined
+export interface ForwardContext extends RoutingContext {
   readonly observe: SelectorShape["observe"]
-  readonly algorithm: Algorithm
   readonly upstreamOf: (replica: Replica) => Pool
-  readonly leases: LeaseStoreShape
   readonly health: HealthProbeShape
-  readonly stats: RoutingStatsShape
-  readonly targetService: string
-  readonly debugRouting: boolean
+  readonly outliers: OutlierDetectorShape
+  readonly retryBudget: RetryBudget
+  /** 0: any size. */
+  readonly maxRequestBodyBytes: number
   /** Called with each request's number; logs the LOG_EVERY_N_REQUESTS summary when it is due. */
   readonly summarize: (requestNumber: number) => void
-  readonly log: (message: string, annotations: Record<string, unknown>) => void
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 
-/** Errors raised before the connection carried a byte of the request: safe to try another replica. */
-const CONNECT_FAILURES = new Set([
-  "ECONNREFUSED",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EHOSTDOWN",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "UND_ERR_CONNECT_TIMEOUT",
-])
-
-/**
- * The connection broke before any response byte arrived (a replica killed mid-request, a keep-alive
- * connection the replica closed as we reused it). RFC 9110 §9.2.2 lets an idempotent request be
- * sent again; the replica is not marked down for it, a closing connection is not a dead replica.
- */
-const RESET_BEFORE_RESPONSE = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"])
-
-const TIMEOUTS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"])
-
 export const forward = (context: ForwardContext, req: IncomingMessage, res: ServerResponse): void => {
   context.summarize(context.stats.recordRequest())
+  context.retryBudget.deposit()
   const { headers, hasBody } = forwardRequestHeaders(
     req.rawHeaders,
     clientAddressOf(req.socket.remoteAddress),
   )
+  const limit = context.maxRequestBodyBytes
+  if (hasBody && limit > 0 && Number(req.headers["content-length"] ?? 0) > limit) {
+    refuseTooLarge(context, res, limit)
+    return
+  }
   const retryable = !hasBody && IDEMPOTENT.has(req.method ?? "GET")
-  route(context, req, res, headers, hasBody, retryable ? undefined : null)
+  // A body of unknown length is counted as it streams; Node's parser already holds one with a
+  // Content-Length to exactly that length.
+  const body = !hasBody
+    ? null
+    : limit > 0 && req.headers["content-length"] === undefined
+      ? limitBody(req, limit)
+      : req
+  route(context, req, res, headers, body, retryable ? undefined : null)
+}
+
+const refuseTooLarge = (context: ForwardContext, res: ServerResponse, limit: number) => {
+  context.stats.recordFailure("request_too_large")
+  // The unread rest of the body would be taken for the next request: the connection ends here.
+  res.shouldKeepAlive = false
+  refuse(res, 413, {
+    error: "request_too_large",
+    message: `the request body is larger than MAX_REQUEST_BODY (${limit} bytes)`,
+  })
 }
 
 /**
@@ -73,48 +75,23 @@ const route = (
   req: IncomingMessage,
   res: ServerResponse,
   headers: Array<string>,
-  hasBody: boolean,
+  body: Readable | null,
   excluded: Replica | null | undefined,
 ): void => {
-  const { replicas, panic } = context.candidates()
-  const candidates = excluded ? replicas.filter((replica) => replica.id !== excluded.id) : replicas
-  if (candidates.length === 0 && excluded) {
-    // A retry with nowhere else to go: the one replica's failure is the answer.
-    context.stats.recordFailure("upstream_error")
-    refuse(res, 502, {
-      error: "upstream_error",
-      message: `the only replica of ${context.targetService} failed: ${excluded.name}`,
-    })
+  const choice = choose(context, excluded ?? undefined)
+  if (isRefusal(choice)) {
+    refuse(res, choice.status, choice.body)
     return
   }
-  if (candidates.length === 0) {
-    context.stats.recordFailure("no_replica")
-    refuse(res, 503, { error: "no_replica", message: `no replica of ${context.targetService} is known yet` })
-    return
-  }
-  const started = performance.now()
-  const decision = context.pick(candidates)
-  const routingTimeMs = performance.now() - started
-  if (decision === undefined) {
-    context.stats.recordFailure("no_replica")
-    refuse(res, 503, {
-      error: "no_fresh_metrics",
-      message: `no replica of ${context.targetService} has fresh metrics and FALLBACK_ENABLED is false`,
-    })
-    return
-  }
-  context.stats.recordDecision(decision, routingTimeMs, panic)
-  const lease = context.leases.acquire(decision.replica.id)
-  if (context.debugRouting) logDecision(context, decision, lease, routingTimeMs, panic)
-
-  const exchange = new Exchange(context, req, res, headers, hasBody, decision.replica, lease, excluded)
+  const { decision, lease, panic } = choice
+  const exchange = new Exchange(context, req, res, headers, body, decision.replica, lease, excluded, panic)
   context.upstreamOf(decision.replica).dispatch(
     {
       origin: decision.replica.origin,
       path: req.url ?? "/",
       method: req.method as Dispatcher.HttpMethod,
       headers,
-      body: hasBody ? req : null,
+      body,
     },
     exchange,
   )
@@ -124,24 +101,6 @@ const refuse = (res: ServerResponse, status: number, body: unknown) => {
   if (!res.headersSent) sendJson(res, status, body)
   else res.destroy()
 }
-
-const logDecision = (
-  context: ForwardContext,
-  decision: Decision,
-  lease: Lease,
-  routingTimeMs: number,
-  panic: boolean,
-) =>
-  context.log("routed", {
-    replica: decision.replica.name,
-    replica_id: decision.replica.id,
-    algorithm: context.algorithm,
-    score: decision.score ?? null,
-    leases: context.leases.active(lease.replicaId),
-    fallback: decision.fallback,
-    panic,
-    routing_time_ms: routingTimeMs,
-  })
 
 const flushHeadersIfIdle = (exchange: Exchange) => exchange.flushHeadersIfIdle()
 
@@ -161,10 +120,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly headers: Array<string>,
-    private readonly hasBody: boolean,
+    private readonly body: Readable | null,
     private readonly replica: Replica,
     private readonly lease: Lease,
     private readonly excluded: Replica | null | undefined,
+    private readonly panic: boolean,
   ) {
     res.once("close", () => this.onClientClose())
   }
@@ -205,6 +165,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.status = statusCode
     this.resume = resume
     this.context.stats.recordResponse(this.replica.id, statusCode)
+    if (statusCode >= 500) this.context.outliers.reportFailure(this.replica.id, "5xx")
+    else this.context.outliers.reportSuccess(this.replica.id)
     this.res.writeHead(statusCode, statusMessage ?? "", forwardResponseHeaders(rawHeaders))
     // Node sends stored headers with the first body write. Usually that chunk arrives in the same
     // tick; a replica that answers headers first and body later (long poll, event stream) must not
@@ -237,27 +199,44 @@ class Exchange implements Dispatcher.DispatchHandler {
   onError(error: Error & { code?: string }): void {
     if (this.finished) return
     this.finish()
-    this.report(false)
-    if (!this.responseStarted) this.context.stats.recordNoResponse(this.replica.id, "error")
-    const code = error.code ?? ""
-    const connectFailed = CONNECT_FAILURES.has(code)
-    if (connectFailed) this.context.health.reportFailure(this.replica.id, `${code}: ${error.message}`)
-    const retryable = connectFailed || RESET_BEFORE_RESPONSE.has(code)
-    if (retryable && this.excluded === undefined && !this.responseStarted) {
-      this.context.stats.recordRetry()
-      route(this.context, this.req, this.res, this.headers, this.hasBody, this.replica)
+    const { context, replica } = this
+    if (error instanceof BodyTooLarge) {
+      // The client's fault, not the replica's: nothing is reported against it.
+      if (!this.responseStarted) context.stats.recordNoResponse(replica.id, "aborted")
+      if (this.responseStarted) this.res.destroy()
+      else refuseTooLarge(context, this.res, error.limit)
       return
     }
+    this.report(false)
+    if (!this.responseStarted) context.stats.recordNoResponse(replica.id, "error")
+    const code = error.code ?? ""
+    const connectFailed = CONNECT_FAILURES.has(code)
     const timedOut = TIMEOUTS.has(code)
-    this.context.stats.recordFailure(timedOut ? "upstream_timeout" : "upstream_error")
+    if (connectFailed) context.health.reportFailure(replica.id, `${code}: ${error.message}`)
+    context.outliers.reportFailure(replica.id, connectFailed ? "connect" : timedOut ? "timeout" : "reset")
+    const retryable = connectFailed || RESET_BEFORE_RESPONSE.has(code) || code === HEADERS_TIMEOUT
+    if (retryable && this.excluded === undefined && !this.responseStarted) {
+      if (context.retryBudget.withdraw()) {
+        context.stats.recordRetry()
+        route(context, this.req, this.res, this.headers, this.body, replica)
+        return
+      }
+      context.stats.recordRetryDenied()
+    }
+    context.stats.recordFailure(timedOut ? "upstream_timeout" : "upstream_error")
     if (this.responseStarted) {
       // Too late for a status: cut the response so the client sees it incomplete, not truncated-as-whole.
       this.res.destroy(error)
       return
     }
+    if (connectFailed && this.panic) {
+      const { status, body } = allDown(context.targetService)
+      refuse(this.res, status, body)
+      return
+    }
     refuse(this.res, timedOut ? 504 : 502, {
       error: timedOut ? "upstream_timeout" : "upstream_error",
-      message: `replica ${this.replica.name} failed: ${error.code ?? error.name}: ${error.message}`,
+      message: `replica ${replica.name} failed: ${error.code ?? error.name}: ${error.message}`,
     })
   }
 }

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
+import type { Duplex } from "node:stream"
 import { Data, Duration, Effect, Layer, Runtime, Schedule } from "effect"
 import { Pool } from "undici"
 import { LbConfig } from "../../src/Config.ts"
@@ -12,14 +13,18 @@ import { Discovery } from "../../src/Discovery.ts"
 import type { Replica } from "../../src/domain/Replica.ts"
 import { HealthProbe } from "../../src/HealthProbe.ts"
 import { LeaseStore } from "../../src/LeaseStore.ts"
+import { OutlierDetector } from "../../src/OutlierDetector.ts"
 // biome-ignore lint/suspicious/noShadowRestrictedNames: the design card names the service Proxy
 import { Proxy } from "../../src/Proxy.ts"
 import { ReplicaPool } from "../../src/ReplicaPool.ts"
 import { RoutingStats } from "../../src/RoutingStats.ts"
 import { Selector } from "../../src/Selector.ts"
 import { makeAdmin } from "./admin.ts"
+import { type DrainState, drain } from "./drain.ts"
 import { type ForwardContext, forward } from "./forward.ts"
+import { makeRetryBudget } from "./retry-budget.ts"
 import { makeSummaryLog } from "./summary.ts"
+import { type UpgradeContext, upgrade } from "./upgrade.ts"
 
 /** The listener could not be opened (port taken, address not local, ...). */
 export class ListenFailed extends Data.TaggedError("ListenFailed")<{
@@ -42,12 +47,6 @@ const listen = (server: Server, host: string, port: number) =>
     })
   })
 
-const close = (server: Server) =>
-  Effect.async<void>((resume) => {
-    server.close(() => resume(Effect.void))
-    server.closeIdleConnections()
-  })
-
 /** The answer to a request Node's parser refused, by the parser's reason. */
 const clientErrorResponse = (code: string | undefined): string => {
   const status =
@@ -68,6 +67,7 @@ export const layer = Layer.scoped(
     const selector = yield* Selector
     const leases = yield* LeaseStore
     const health = yield* HealthProbe
+    const outliers = yield* OutlierDetector
     const stats = yield* RoutingStats
     const admin = yield* makeAdmin
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
@@ -113,14 +113,30 @@ export const layer = Layer.scoped(
       upstreamOf,
       leases,
       health,
+      outliers,
       stats,
+      retryBudget: makeRetryBudget(config.retryBudget, config.retryBurst),
+      maxRequestBodyBytes: config.maxRequestBodyBytes,
       targetService: config.targetService,
       debugRouting: config.debugRouting,
       summarize: makeSummaryLog(config.logEveryNRequests, stats, yield* Effect.clock, log),
       log,
     }
 
+    const drainState: DrainState = { draining: false }
+    const upgraded = new Set<Duplex>()
+    const upgradeContext: UpgradeContext = {
+      ...context,
+      connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      responseTimeoutMs: config.upstreamResponseTimeoutMs,
+      leaseDurationMs: config.leaseDurationMs,
+      open: upgraded,
+      draining: () => drainState.draining,
+    }
+
     const handle = (req: IncomingMessage, res: ServerResponse) => {
+      // The one check a drain costs per request: keep-alive clients are told to go away.
+      if (drainState.draining) res.setHeader("connection", "close")
       const url = req.url ?? "/"
       const query = url.indexOf("?")
       if (admin(req, res, query === -1 ? url : url.slice(0, query))) return
@@ -144,8 +160,12 @@ export const layer = Layer.scoped(
       if (socket.writable && error.code !== "ECONNRESET") socket.end(clientErrorResponse(error.code))
       else socket.destroy()
     })
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      upgrade(upgradeContext, req, socket, head),
+    )
+    // Released before the pools above (finalizers run in reverse): in-flight requests still need them.
     const address = yield* Effect.acquireRelease(listen(server, config.listenHost, config.listenPort), () =>
-      close(server),
+      drain({ server, state: drainState, upgraded, leases, timeoutMs: config.drainTimeoutMs }),
     )
     yield* Effect.logInfo("load balancer listening").pipe(
       Effect.annotateLogs({

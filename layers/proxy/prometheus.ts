@@ -6,6 +6,7 @@ import { Discovery } from "../../src/Discovery.ts"
 import { HealthProbe } from "../../src/HealthProbe.ts"
 import { LeaseStore } from "../../src/LeaseStore.ts"
 import { MetricsSource } from "../../src/MetricsSource.ts"
+import { OutlierDetector } from "../../src/OutlierDetector.ts"
 import {
   OUTCOMES,
   ROUTING_TIME_BOUNDS_SECONDS,
@@ -64,6 +65,7 @@ export const makePrometheus = Effect.gen(function* () {
   const health = yield* HealthProbe
   const leases = yield* LeaseStore
   const metrics = yield* MetricsSource
+  const outliers = yield* OutlierDetector
   const stats = yield* RoutingStats
   const { algorithm } = yield* Selector
   const clock = yield* Effect.clock
@@ -114,6 +116,28 @@ export const makePrometheus = Effect.gen(function* () {
     () => stats.snapshot().retries,
   )
 
+  perDecision(
+    "swarmguard_lb_retries_denied_total",
+    "Retries the retry budget (RETRY_BUDGET, RETRY_BURST) did not allow",
+    () => stats.snapshot().retries_denied,
+  )
+  perDecision(
+    "swarmguard_lb_ejections_total",
+    "Replicas taken out of rotation after failing requests in a row",
+    outliers.totalEjections,
+  )
+
+  new Counter({
+    name: "swarmguard_lb_agent_poll_failures_total",
+    help: "Agent polls that failed: no answer in time, a bad status, or a report its Schema rejected",
+    labelNames: ["node"],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [node, count] of Object.entries(metrics.pollFailures())) this.inc({ node }, count)
+    },
+  })
+
   new Counter({
     name: "swarmguard_lb_failures_total",
     help: "Requests the balancer could not complete, by why",
@@ -148,6 +172,14 @@ export const makePrometheus = Effect.gen(function* () {
     (gauge) => {
       for (const replica of discovery.current())
         gauge.set({ replica: replica.name, replica_id: replica.id }, health.isHealthy(replica.id) ? 1 : 0)
+    },
+  )
+  perReplica(
+    "swarmguard_lb_replica_ejected",
+    "1 while the replica is ejected for failing requests in a row, 0 otherwise",
+    (gauge) => {
+      for (const replica of discovery.current())
+        gauge.set({ replica: replica.name, replica_id: replica.id }, outliers.isEjected(replica.id) ? 1 : 0)
     },
   )
   perReplica(

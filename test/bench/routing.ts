@@ -71,7 +71,7 @@ const timePicks = async (
   const metrics = freshMetrics(replicas)
   const dependencies = Layer.mergeAll(
     memoryLeaseLayer,
-    Layer.succeed(MetricsSource, { get: (replicaId) => metrics.get(replicaId) }),
+    Layer.succeed(MetricsSource, { get: (replicaId) => metrics.get(replicaId), pollFailures: () => ({}) }),
   ).pipe(
     // The defaults, as the balancer would read them from an empty environment.
     Layer.provideMerge(LbConfig.layer),

@@ -56,13 +56,13 @@ describe("routing on agents' metrics", () => {
     expect(metrics.cache_hit_rate).toBe(1)
     // The balancer's own endpoints are not counted as requests.
     expect(metrics.total_requests - before.total_requests).toBe(300)
-    // Decisions are counted under the agents' container ids, the same ids health and leases use.
-    expect(Object.keys(metrics.routing_decisions).sort()).toEqual(
-      set.replicas
-        .filter((replica) => (shares[replica.name] ?? 0) > 0)
-        .map(agent.containerId)
-        .sort(),
-    )
+    // Decisions are counted under the agents' container ids, the same ids health and leases use. (The
+    // busy replica may have had picks only while the selector was settling, before the 300.)
+    const counted = Object.keys(metrics.routing_decisions)
+    expect(set.replicas.map(agent.containerId)).toEqual(expect.arrayContaining(counted))
+    for (const replica of set.replicas) {
+      if ((shares[replica.name] ?? 0) > 0) expect(counted).toContain(agent.containerId(replica))
+    }
   })
 
   it("metrics: when the agent stops answering, routing falls back to rotation and keeps serving", async () => {

@@ -89,7 +89,7 @@ describe("failover", () => {
     expect((await request(`${lb.url}/whoami`)).status).toBe(200)
   })
 
-  it("answers 502 JSON in panic mode when every replica is down", async () => {
+  it("answers 503 JSON in panic mode when every replica is down", async () => {
     const { set, lb } = await startCluster({ LB_ALGORITHM: "lease", ...PROBES })
     await set.stopAll()
 
@@ -97,9 +97,9 @@ describe("failover", () => {
       (await replicasView(lb.url)).every((row) => !row.healthy) ? true : undefined,
     )
     const reply = await request(`${lb.url}/whoami`)
-    expect(reply.status).toBe(502)
+    expect(reply.status).toBe(503)
     expect(reply.headers["content-type"]).toMatch(/^application\/json/)
-    expect(json(reply)).toMatchObject({ error: "upstream_error" })
+    expect(json(reply)).toMatchObject({ error: "no_healthy_replica" })
     const metrics = await metricsView(lb.url)
     expect(metrics.panic_decisions).toBeGreaterThan(0)
     const health = json<Record<string, unknown>>(await request(`${lb.url}/_lb/health`))

@@ -49,6 +49,10 @@ export const startBalancer = async (env: Record<string, string>): Promise<Balanc
 
 export interface BalancerProcess extends Balancer {
   readonly pid: number
+  /** What the process wrote to stdout so far (its logs). */
+  readonly stdout: () => string
+  /** Settles once the process has exited and its output is drained, however it was stopped. */
+  readonly exit: Promise<Exit>
 }
 
 const LISTENING = /message="load balancer listening".*\baddress=([\d.]+):(\d+)/
@@ -112,6 +116,9 @@ const terminate = async (child: ChildProcess): Promise<void> => {
 export const spawnBalancer = async (env: Record<string, string>): Promise<BalancerProcess> => {
   const { child, stdout, stderr } = spawnMain(env)
   const close = () => terminate(child)
+  const exit = new Promise<Exit>((resolve) =>
+    child.once("close", (code) => resolve({ code, stdout: stdout(), stderr: stderr() })),
+  )
   try {
     const port = await within(
       "the balancer process to log its listening address",
@@ -126,7 +133,7 @@ export const spawnBalancer = async (env: Record<string, string>): Promise<Balanc
         )
       }),
     )
-    return { url: `http://127.0.0.1:${port}`, port, pid: child.pid!, close }
+    return { url: `http://127.0.0.1:${port}`, port, pid: child.pid!, close, stdout, exit }
   } catch (error) {
     await close()
     throw error

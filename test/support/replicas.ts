@@ -1,12 +1,13 @@
 /**
  * Real replica servers (node:http) on distinct loopback hosts, standing in for the balanced service:
  * each says who answered, streams and hashes large bodies, answers slowly or drops the connection on
- * demand, and can be stopped and restarted on the same address.
+ * demand, echoes WebSocket messages on `/ws`, and can be stopped and restarted on the same address.
  */
 import { createHash } from "node:crypto"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { pipeline } from "node:stream"
+import { type Duplex, pipeline } from "node:stream"
+import { WebSocketServer } from "ws"
 import { patternStream } from "./pattern.ts"
 import { waitFor } from "./wait.ts"
 
@@ -143,6 +144,35 @@ const handler =
     }
   }
 
+/**
+ * `Upgrade:` requests: `/ws` is a WebSocket that echoes every message, except the text `whoami`, which
+ * it answers with `{ replica, headers }` (the upgrade request's headers); `/ws?status=N` answers N
+ * without upgrading. Upgrade requests count in `hits` like any other.
+ */
+const upgradeHandler =
+  (name: string, counters: Counters, sockets: WebSocketServer) =>
+  (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const url = new URL(req.url ?? "/", "http://replica")
+    counters.hits.set(url.pathname, (counters.hits.get(url.pathname) ?? 0) + 1)
+    socket.on("error", () => {})
+    const status = url.pathname === "/ws" ? numberParam(url, "status", 101) : 404
+    if (status !== 101) {
+      const body = JSON.stringify({ replica: name, status })
+      socket.end(
+        `HTTP/1.1 ${status} Not Upgraded\r\ncontent-type: application/json\r\nx-replica: ${name}\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      )
+      return
+    }
+    sockets.handleUpgrade(req, socket, head, (ws) => {
+      ws.on("message", (data, isBinary) => {
+        if (!isBinary && data.toString() === "whoami")
+          ws.send(JSON.stringify({ replica: name, headers: req.headers }))
+        else ws.send(data, { binary: isBinary })
+      })
+    })
+  }
+
 const listen = (server: Server, host: string, port: number) =>
   new Promise<AddressInfo>((resolve, reject) => {
     server.once("error", reject)
@@ -158,7 +188,9 @@ const startReplica = async (index: number, wantedPort: number): Promise<ReplicaS
   const host = `127.0.0.${index + 2}`
   const counters: Counters = { hits: new Map(), aborted: 0 }
   const handle = handler(name, counters)
-  let server = createServer(handle)
+  const sockets = new WebSocketServer({ noServer: true })
+  const serve = () => createServer(handle).on("upgrade", upgradeHandler(name, counters, sockets))
+  let server = serve()
   const { port } = await listen(server, host, wantedPort)
   let running = true
 
@@ -168,6 +200,8 @@ const startReplica = async (index: number, wantedPort: number): Promise<ReplicaS
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeAllConnections()
+      // Upgraded connections are no longer the server's to close.
+      for (const ws of sockets.clients) ws.terminate()
     })
   }
 
@@ -177,7 +211,7 @@ const startReplica = async (index: number, wantedPort: number): Promise<ReplicaS
     await waitFor(
       `${name} to listen again on ${host}:${port}`,
       async () => {
-        server = createServer(handle)
+        server = serve()
         await listen(server, host, port)
         return true
       },

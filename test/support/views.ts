@@ -11,6 +11,9 @@ export interface ReplicaRow {
   readonly healthy: boolean
   readonly consecutive_failures: number
   readonly last_error: string | null
+  /** Out of rotation after failing requests in a row (passive ejection). */
+  readonly ejected: boolean
+  readonly ejections: number
   readonly active_leases: number
   readonly picks: number
   /** The replica's last metrics sample; null without agents. */

@@ -4,6 +4,7 @@ import { ConfigProvider, Effect, Layer } from "effect"
 import { LbConfig } from "../../src/Config.ts"
 import type { Replica, ReplicaId } from "../../src/domain/Replica.ts"
 import { MetricsSource, type ReplicaMetrics } from "../../src/MetricsSource.ts"
+import { OutlierDetector } from "../../src/OutlierDetector.ts"
 
 /** LbConfig decoded from `env` alone (the process environment is not read). */
 export const configLayer = (env: Record<string, string> = {}) =>
@@ -22,10 +23,26 @@ export const replica = (n: number): Replica => ({
 export const replicas = (count: number): Array<Replica> =>
   Array.from({ length: count }, (_, i) => replica(i + 1))
 
+/** An OutlierDetector that never ejects. */
+export const noOutliers = Layer.succeed(OutlierDetector, {
+  reportSuccess: () => {},
+  reportFailure: () => {},
+  isEjected: () => false,
+  state: () => undefined,
+  totalEjections: () => 0,
+  version: () => 0,
+})
+
 /** A MetricsSource whose samples the test sets directly. */
 export const fakeMetrics = () => {
   const samples = new Map<ReplicaId, ReplicaMetrics>()
-  return { samples, layer: Layer.succeed(MetricsSource, { get: (replicaId) => samples.get(replicaId) }) }
+  return {
+    samples,
+    layer: Layer.succeed(MetricsSource, {
+      get: (replicaId) => samples.get(replicaId),
+      pollFailures: () => ({}),
+    }),
+  }
 }
 
 export const sample = (cpuPercent: number, sampledAt: number): ReplicaMetrics => ({

@@ -3,10 +3,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Layer, TestClock } from "effect"
 import { layer as staticDiscoveryLayer } from "../../layers/discovery/static.ts"
 import { layer as httpHealthLayer } from "../../layers/health-probe/http.ts"
+import { layer as consecutiveOutliersLayer } from "../../layers/outlier-detector/consecutive.ts"
 import { Discovery } from "../../src/Discovery.ts"
 import { HealthProbe } from "../../src/HealthProbe.ts"
 import { ReplicaPool } from "../../src/ReplicaPool.ts"
-import { configLayer, fakeHttp, replica } from "./fakes.ts"
+import { configLayer, fakeHttp, noOutliers, replica } from "./fakes.ts"
 
 const A = "http://127.0.0.2:8080"
 const B = "http://127.0.0.3:8080"
@@ -17,7 +18,7 @@ const setup = () => {
   http.routes.set(`${A}/health`, { status: 200 })
   http.routes.set(`${B}/health`, { status: 200 })
   const layer = ReplicaPool.layer.pipe(
-    Layer.provideMerge(httpHealthLayer),
+    Layer.provideMerge(Layer.merge(httpHealthLayer, consecutiveOutliersLayer)),
     Layer.provideMerge(staticDiscoveryLayer),
     Layer.provide(http.layer),
     Layer.provideMerge(
@@ -126,6 +127,7 @@ describe("ReplicaPool", () => {
       }).pipe(
         Effect.provide(
           ReplicaPool.layer.pipe(
+            Layer.provide(Layer.merge(configLayer(), noOutliers)),
             Layer.provide(
               Layer.succeed(HealthProbe, {
                 isHealthy: (id) => healthy[Number(id.slice(1))]!,

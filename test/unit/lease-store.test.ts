@@ -37,6 +37,27 @@ describe("LeaseStore (memory)", () => {
     }).pipe(Effect.provide(storeLayer({ LEASE_DURATION: "30", LEASE_CLEANUP_INTERVAL: "1" }))),
   )
 
+  it.effect("a renewed lease lasts LEASE_DURATION from its renewal, and counts once", () =>
+    Effect.gen(function* () {
+      const leases = yield* LeaseStore
+      const first = leases.acquire("a")
+      const other = leases.acquire("a")
+      yield* TestClock.adjust("20 seconds")
+      const renewed = leases.renew(first)
+      expect(renewed.id).toBe(first.id)
+      yield* TestClock.adjust("10 seconds")
+      // The other lease expired at 30 s; the renewed one is due at 50 s.
+      expect(leases.active("a")).toBe(1)
+      yield* TestClock.adjust("20 seconds")
+      expect(leases.active("a")).toBe(0)
+      // Renewing a lease that expired takes it anew; the totals still add up.
+      const again = leases.renew(renewed)
+      leases.release(again)
+      leases.release(other)
+      expect(leases.totals()).toEqual({ acquired: 3, released: 1, expired: 2, active: 0 })
+    }).pipe(Effect.provide(storeLayer({ LEASE_DURATION: "30", LEASE_CLEANUP_INTERVAL: "1" }))),
+  )
+
   it.effect("removes expired leases on the LEASE_CLEANUP_INTERVAL cadence", () =>
     Effect.gen(function* () {
       const leases = yield* LeaseStore

@@ -1,0 +1,224 @@
+// WebSocket (and any `Upgrade:`) connections are proxied whole, and hold their lease while they are open.
+import { randomBytes } from "node:crypto"
+import { request as httpRequest } from "node:http"
+import { setTimeout as sleep } from "node:timers/promises"
+import { WebSocket } from "undici"
+import { describe, expect, it, onTestFinished } from "vitest"
+import { startBalancer } from "../support/balancer.ts"
+import { startCluster, useCluster } from "../support/cluster.ts"
+import type { Reply } from "../support/http.ts"
+import type { ReplicaSet } from "../support/replicas.ts"
+import { metricsView, replicasView, waitForNoLeases } from "../support/views.ts"
+import { within } from "../support/wait.ts"
+
+const MiB = 1024 * 1024
+
+interface Client {
+  readonly send: (data: string | Buffer) => void
+  /** The next message, text as a string and binary as a Buffer. */
+  readonly next: () => Promise<string | Buffer>
+  /** Closes with 1000 and resolves with the close code the client saw. */
+  readonly close: () => Promise<number>
+}
+
+/** Opens a WebSocket (undici's client) and queues what it receives; fails if it does not open. */
+const connect = (url: string): Promise<Client> => {
+  const ws = new WebSocket(url)
+  ws.binaryType = "arraybuffer"
+  const queue: Array<string | Buffer> = []
+  const waiting: Array<(data: string | Buffer) => void> = []
+  const closed = new Promise<number>((resolve) =>
+    ws.addEventListener("close", (event) => resolve(event.code)),
+  )
+  ws.addEventListener("message", (event) => {
+    const data = typeof event.data === "string" ? event.data : Buffer.from(event.data as ArrayBuffer)
+    const waiter = waiting.shift()
+    if (waiter) waiter(data)
+    else queue.push(data)
+  })
+  const client: Client = {
+    send: (data) => ws.send(data),
+    next: () => {
+      const queued = queue.shift()
+      if (queued !== undefined) return Promise.resolve(queued)
+      return within(`a message on ${url}`, 10_000, new Promise((resolve) => waiting.push(resolve)))
+    },
+    close: () => {
+      ws.close(1000)
+      return within(`${url} to close`, 10_000, closed)
+    },
+  }
+  onTestFinished(() => {
+    if (ws.readyState !== ws.CLOSED) ws.close()
+  })
+  return within(
+    `a WebSocket to ${url} to open`,
+    10_000,
+    new Promise<Client>((resolve, reject) => {
+      ws.addEventListener("open", () => resolve(client))
+      ws.addEventListener("error", (event) => reject(new Error(`WebSocket ${url} failed: ${event.message}`)))
+    }),
+  )
+}
+
+const wsUrl = (lb: string, path = "/ws") => `${lb.replace(/^http/, "ws")}${path}`
+
+interface WhoAmI {
+  readonly replica: string
+  readonly headers: Record<string, string>
+}
+
+const whoami = async (client: Client): Promise<WhoAmI> => {
+  client.send("whoami")
+  return JSON.parse(String(await client.next())) as WhoAmI
+}
+
+const idOf = (set: ReplicaSet, name: string): string => {
+  const replica = set.replicas.find((candidate) => candidate.name === name)
+  if (replica === undefined) throw new Error(`no replica named ${name}`)
+  return replica.id
+}
+
+/** An upgrade request that is expected to be answered without upgrading: its status and body. */
+const refusedUpgrade = (url: string): Promise<Reply> =>
+  within(
+    `an answer to the upgrade request to ${url}`,
+    10_000,
+    new Promise<Reply>((resolve, reject) => {
+      const req = httpRequest(url, {
+        agent: false,
+        headers: {
+          connection: "Upgrade",
+          upgrade: "websocket",
+          "sec-websocket-key": randomBytes(16).toString("base64"),
+          "sec-websocket-version": "13",
+        },
+      })
+      req.on("error", reject)
+      req.on("upgrade", (res, socket) => {
+        socket.destroy()
+        reject(new Error(`${url} upgraded (${res.statusCode}) where it should have refused`))
+      })
+      req.on("response", (res) => {
+        const chunks: Array<Buffer> = []
+        res.on("data", (chunk: Buffer) => chunks.push(chunk))
+        res.on("error", reject)
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        )
+      })
+      req.end()
+    }),
+  )
+
+describe("upgrade through the balancer", () => {
+  const cluster = useCluster({ LB_ALGORITHM: "lease" })
+
+  it("echoes messages, a 1 MiB one too, and holds one lease on its replica while open", async () => {
+    const { lb, set } = cluster
+    const client = await connect(wsUrl(lb.url))
+    const { replica, headers } = await whoami(client)
+    // The handshake reached the replica as a proxied request does.
+    expect(headers).toMatchObject({
+      upgrade: "websocket",
+      "x-forwarded-for": "127.0.0.1",
+      "x-forwarded-proto": "http",
+      "x-forwarded-host": `127.0.0.1:${lb.port}`,
+    })
+
+    client.send("hello")
+    expect(await client.next()).toBe("hello")
+    const large = randomBytes(MiB)
+    client.send(large)
+    const echoed = await client.next()
+    expect(Buffer.isBuffer(echoed) && echoed.equals(large)).toBe(true)
+
+    const rows = await replicasView(lb.url)
+    const id = idOf(set, replica)
+    expect(rows.map((row) => [row.id, row.active_leases])).toEqual(
+      set.replicas.map((candidate) => [candidate.id, candidate.id === id ? 1 : 0]),
+    )
+    const during = await metricsView(lb.url)
+    expect(during.leases.active).toBe(1)
+    expect(during.responses["1xx"]).toBe(1)
+
+    expect(await client.close()).toBe(1000)
+    const { metrics } = await waitForNoLeases(lb.url)
+    expect(metrics.leases.acquired).toBe(metrics.leases.released)
+    expect(metrics.leases.expired).toBe(0)
+  })
+
+  it("relays a replica's refusal to upgrade, then closes, leaving no lease", async () => {
+    const { lb } = cluster
+    const reply = await refusedUpgrade(`${lb.url}/ws?status=400`)
+    expect(reply.status).toBe(400)
+    expect(reply.headers.connection).toBe("close")
+    expect(JSON.parse(reply.body.toString("utf8"))).toMatchObject({ status: 400 })
+    await waitForNoLeases(lb.url)
+  })
+
+  it("spreads concurrent WebSockets by fewest leases", async () => {
+    const { lb, set } = cluster
+    const hitsBefore = set.replicas.map((replica) => replica.hits("/ws"))
+    const clients: Array<Client> = []
+    // One after another, so each pick sees the leases the ones before it hold.
+    for (let i = 0; i < 2 * set.replicas.length; i++) clients.push(await connect(wsUrl(lb.url)))
+    const rows = await replicasView(lb.url)
+    expect(rows.map((row) => row.active_leases)).toEqual(set.replicas.map(() => 2))
+    expect(set.replicas.map((replica, i) => replica.hits("/ws") - hitsBefore[i]!)).toEqual(
+      set.replicas.map(() => 2),
+    )
+    // Each is a working connection to the replica that holds its lease.
+    const names = await Promise.all(clients.map(async (client) => (await whoami(client)).replica))
+    expect(names.sort()).toEqual(set.replicas.flatMap((replica) => [replica.name, replica.name]))
+
+    await Promise.all(clients.map((client) => client.close()))
+    await waitForNoLeases(lb.url)
+  })
+})
+
+describe("upgrade failures", () => {
+  it("answers 502 JSON when the replica refuses the connection, and marks it failed", async () => {
+    const { lb, set } = await startCluster({ LB_ALGORITHM: "lease" }, { replicas: 1 })
+    const [replica] = set.replicas
+    await replica!.stop()
+
+    const reply = await refusedUpgrade(`${lb.url}/ws`)
+    expect(reply.status).toBe(502)
+    expect(reply.headers["content-type"]).toBe("application/json")
+    const body = JSON.parse(reply.body.toString("utf8")) as { error: string; message: string }
+    expect(body.error).toBe("upstream_error")
+    expect(body.message).toContain("ECONNREFUSED")
+
+    const { rows, metrics } = await waitForNoLeases(lb.url)
+    expect(metrics.leases).toMatchObject({ acquired: 1, released: 1, active: 0 })
+    expect(metrics.failures.upstream_error).toBe(1)
+    expect(rows[0]!.consecutive_failures).toBeGreaterThanOrEqual(1)
+    expect(rows[0]!.last_error).toContain("ECONNREFUSED")
+  })
+
+  it("answers 503 JSON when no replica is known", async () => {
+    // Discovery through an agent that is not there: no replica is ever known.
+    const lb = await startBalancer({ WORKER_NODES: "127.0.0.1:9", AGENT_TIMEOUT: "1" })
+    onTestFinished(() => lb.close())
+    const reply = await refusedUpgrade(`${lb.url}/ws`)
+    expect(reply.status).toBe(503)
+    expect(JSON.parse(reply.body.toString("utf8"))).toMatchObject({ error: "no_replica" })
+    expect((await metricsView(lb.url)).leases.acquired).toBe(0)
+  })
+
+  it("keeps the lease past LEASE_DURATION while the connection lasts", async () => {
+    const { lb } = await startCluster({ LEASE_DURATION: "1", LEASE_CLEANUP_INTERVAL: "1" })
+    const client = await connect(wsUrl(lb.url))
+    // Long enough for the expiry fiber to run twice over a lease that was never renewed.
+    await sleep(2_500)
+    const metrics = await metricsView(lb.url)
+    expect(metrics.leases).toMatchObject({ active: 1, expired: 0 })
+    client.send("still there")
+    expect(await client.next()).toBe("still there")
+
+    await client.close()
+    const after = await waitForNoLeases(lb.url)
+    expect(after.metrics.leases.expired).toBe(0)
+  })
+})
