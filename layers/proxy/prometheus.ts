@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client"
 import { LbConfig } from "../../src/Config.ts"
 import { Discovery } from "../../src/Discovery.ts"
+import type { Replica } from "../../src/domain/Replica.ts"
 import { HealthProbe } from "../../src/HealthProbe.ts"
 import { LeaseStore } from "../../src/LeaseStore.ts"
 import { MetricsSource } from "../../src/MetricsSource.ts"
@@ -162,25 +163,24 @@ export const makePrometheus = Effect.gen(function* () {
       },
     })
 
-  perReplica("swarmguard_lb_active_leases", "Requests in flight to each replica", (gauge) => {
-    for (const replica of discovery.current())
-      gauge.set({ replica: replica.name, replica_id: replica.id }, leases.active(replica.id))
-  })
-  perReplica(
+  /** A gauge with a value for every known replica. */
+  const everyReplica = (name: string, help: string, read: (replica: Replica) => number) =>
+    perReplica(name, help, (gauge) => {
+      for (const replica of discovery.current())
+        gauge.set({ replica: replica.name, replica_id: replica.id }, read(replica))
+    })
+  everyReplica("swarmguard_lb_active_leases", "Requests in flight to each replica", (replica) =>
+    leases.active(replica.id),
+  )
+  everyReplica(
     "swarmguard_lb_replica_healthy",
     "1 while the replica is healthy, 0 while it is out",
-    (gauge) => {
-      for (const replica of discovery.current())
-        gauge.set({ replica: replica.name, replica_id: replica.id }, health.isHealthy(replica.id) ? 1 : 0)
-    },
+    (replica) => (health.isHealthy(replica.id) ? 1 : 0),
   )
-  perReplica(
+  everyReplica(
     "swarmguard_lb_replica_ejected",
     "1 while the replica is ejected for failing requests in a row, 0 otherwise",
-    (gauge) => {
-      for (const replica of discovery.current())
-        gauge.set({ replica: replica.name, replica_id: replica.id }, outliers.isEjected(replica.id) ? 1 : 0)
-    },
+    (replica) => (outliers.isEjected(replica.id) ? 1 : 0),
   )
   perReplica(
     "swarmguard_lb_replica_metrics_age_seconds",
