@@ -202,9 +202,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     const { context, replica } = this
     if (error instanceof BodyTooLarge) {
       // The client's fault, not the replica's: nothing is reported against it.
-      if (!this.responseStarted) context.stats.recordNoResponse(replica.id, "aborted")
       if (this.responseStarted) this.res.destroy()
-      else refuseTooLarge(context, this.res, error.limit)
+      else {
+        context.stats.recordNoResponse(replica.id, "aborted")
+        refuseTooLarge(context, this.res, error.limit)
+      }
       return
     }
     this.report(false)

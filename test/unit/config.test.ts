@@ -42,6 +42,23 @@ describe("LbConfig", () => {
         adaptiveDecayMs: 5000,
         adaptiveHotQuantile: 0.75,
         adaptiveCpuWeight: 0.5,
+        upstreamResponseTimeoutMs: 60_000,
+        upstreamIdleTimeoutMs: 60_000,
+        upstreamKeepAliveTimeoutMs: 4000,
+        clientHeaderTimeoutMs: 10_000,
+        clientRequestTimeoutMs: 300_000,
+        clientKeepAliveTimeoutMs: 65_000,
+        clientMaxHeaderBytes: 16_384,
+        maxRequestBodyBytes: 0,
+        retryBudget: 0.1,
+        retryBurst: 20,
+        outlierConsecutiveFailures: 5,
+        outlier5xx: true,
+        outlierEjectionMs: 10_000,
+        outlierMaxEjectionMs: 300_000,
+        outlierMaxEjectedPercent: 50,
+        slowStartMs: 0,
+        drainTimeoutMs: 25_000,
       })
     }),
   )
@@ -89,6 +106,16 @@ describe("LbConfig", () => {
     [{ LOG_EVERY_N_REQUESTS: "1.5" }, 'LOG_EVERY_N_REQUESTS="1.5": expected an integer of 0 or more'],
     [{ LB_METRICS_PATH: "metrics" }, 'LB_METRICS_PATH="metrics": expected an absolute URL path'],
     [{ WORKER_NODES: "worker 1" }, 'WORKER_NODES="worker 1": expected comma-separated host names'],
+    [{ RETRY_BUDGET: "2" }, 'RETRY_BUDGET="2": expected a number from 0 to 1'],
+    [
+      { OUTLIER_MAX_EJECTED_PERCENT: "150" },
+      'OUTLIER_MAX_EJECTED_PERCENT="150": expected a number from 0 to 100',
+    ],
+    [{ SLOW_START: "-1" }, 'SLOW_START="-1": expected a number of seconds, 0 or more'],
+    [{ OUTLIER_5XX: "sometimes" }, 'OUTLIER_5XX="sometimes": expected true or false'],
+    [{ MAX_REQUEST_BODY: "1e3.5" }, 'MAX_REQUEST_BODY="1e3.5": expected an integer of 0 or more'],
+    [{ CLIENT_MAX_HEADER_SIZE: "0" }, 'CLIENT_MAX_HEADER_SIZE="0": expected a positive integer'],
+    [{ DRAIN_TIMEOUT: "0" }, 'DRAIN_TIMEOUT="0": expected a positive number of seconds'],
   ]
 
   for (const [env, message] of invalid) {
