@@ -48,6 +48,7 @@ export type FailureKind =
   | "no_replica"
   | "client_abort"
   | "request_too_large"
+  | "bad_request"
 
 export interface StatsSnapshot {
   readonly total_requests: number
@@ -116,6 +117,7 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
         no_replica: 0,
         client_abort: 0,
         request_too_large: 0,
+        bad_request: 0,
       }
       // One bucket per second of the trailing window, indexed by second modulo its length.
       const buckets = new Array<number>(RATE_WINDOW_SECONDS + 1).fill(0)

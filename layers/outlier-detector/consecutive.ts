@@ -34,6 +34,7 @@ export const layer = Layer.scoped(
     const run = yield* FiberSet.makeRuntime<never>()
     const threshold = config.outlierConsecutiveFailures
     const baseMs = config.outlierEjectionMs
+    const maxDoublings = Math.max(0, Math.ceil(Math.log2(config.outlierMaxEjectionMs / baseMs)))
     // Only replicas that failed get a state, so the success path is one failed lookup.
     const states = new Map<ReplicaId, MutableState>()
     let ejectedNow = 0
@@ -42,6 +43,8 @@ export const layer = Layer.scoped(
 
     const readmit = (replicaId: ReplicaId, state: MutableState) =>
       Effect.sync(() => {
+        // A replica that left the service while ejected gave its place back already.
+        if (state.ejectedUntil === undefined) return
         state.ejectedUntil = undefined
         state.consecutiveFailures = 0
         state.readmittedAt = clock.unsafeCurrentTimeMillis()
@@ -63,7 +66,8 @@ export const layer = Layer.scoped(
     const eject = (replicaId: ReplicaId, state: MutableState, failure: ExchangeFailure) => {
       const now = clock.unsafeCurrentTimeMillis()
       const stayedIn = Math.floor((now - (state.readmittedAt ?? now)) / baseMs)
-      state.ejections = Math.max(0, state.ejections - stayedIn) + 1
+      // Past the doubling that reaches the longest ejection, more would only make it slower to forgive.
+      state.ejections = Math.min(Math.max(0, state.ejections - stayedIn) + 1, maxDoublings + 1)
       const durationMs = Math.min(baseMs * 2 ** (state.ejections - 1), config.outlierMaxEjectionMs)
       state.ejectedUntil = now + durationMs
       ejectedNow++
@@ -96,11 +100,18 @@ export const layer = Layer.scoped(
       }
     }
 
-    // Replicas that left the service take their state with them, but not while a readmission is due.
+    // Replicas that left the service take their state with them, and an ejected one its place among
+    // the ejected, so the replicas that replaced it can still be ejected.
     const forgetDeparted = Effect.sync(() => {
       const known = new Set(discovery.current().map((replica) => replica.id))
       for (const [replicaId, state] of states) {
-        if (!known.has(replicaId) && state.ejectedUntil === undefined) states.delete(replicaId)
+        if (known.has(replicaId)) continue
+        if (state.ejectedUntil !== undefined) {
+          state.ejectedUntil = undefined
+          ejectedNow--
+          version++
+        }
+        states.delete(replicaId)
       }
     })
     yield* forgetDeparted.pipe(Effect.repeat(Schedule.spaced(Duration.seconds(30))), Effect.forkScoped)

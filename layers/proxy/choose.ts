@@ -31,34 +31,22 @@ export interface Routed {
 
 /** The answer when no replica can be chosen, with its JSON body. */
 export interface Refusal {
-  readonly status: 502 | 503
+  readonly status: 503
   readonly body: { readonly error: string; readonly message: string }
 }
 
-/** Every replica is unhealthy and the one tried could not be reached either (RFC 9110 §15.6.4). */
-export const allDown = (targetService: string): Refusal => ({
-  status: 503,
-  body: { error: "no_healthy_replica", message: `every replica of ${targetService} is down` },
-})
-
 /**
- * `excluded`: the replica a retry must avoid; undefined on a first attempt. The decision is counted
- * and its lease taken; a refusal is counted as a failure.
+ * `excluded`: the replica a retry must avoid (the caller made sure another exists); undefined on a
+ * first attempt. The decision is counted and its lease taken; a refusal is counted as a failure.
  */
 export const choose = (context: RoutingContext, excluded: Replica | undefined): Routed | Refusal => {
   const { replicas, panic, deferred } = context.candidates()
   const candidates = excluded ? replicas.filter((replica) => replica.id !== excluded.id) : replicas
   if (candidates.length === 0) {
-    if (excluded === undefined) {
-      context.stats.recordFailure("no_replica")
-      const message = `no replica of ${context.targetService} is known yet`
-      return { status: 503, body: { error: "no_replica", message } }
-    }
-    // A retry with nowhere else to go: the one replica's failure is the answer.
-    context.stats.recordFailure("upstream_error")
-    if (panic) return allDown(context.targetService)
-    const message = `the only replica of ${context.targetService} failed: ${excluded.name}`
-    return { status: 502, body: { error: "upstream_error", message } }
+    // A retry is only sent where there is another replica: this is a first attempt.
+    context.stats.recordFailure("no_replica")
+    const message = `no replica of ${context.targetService} is known yet`
+    return { status: 503, body: { error: "no_replica", message } }
   }
   const started = performance.now()
   let decision = context.pick(candidates)

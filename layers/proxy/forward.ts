@@ -14,10 +14,16 @@ import type { OutlierDetectorShape } from "../../src/OutlierDetector.ts"
 import type { SelectorShape } from "../../src/Selector.ts"
 import { sendJson } from "./admin.ts"
 import { BodyTooLarge, limitBody } from "./body-limit.ts"
-import { allDown, choose, isRefusal, type RoutingContext } from "./choose.ts"
+import { choose, isRefusal, type RoutingContext } from "./choose.ts"
 import { clientAddressOf, forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts"
 import type { RetryBudget } from "./retry-budget.ts"
-import { CONNECT_FAILURES, HEADERS_TIMEOUT, RESET_BEFORE_RESPONSE, TIMEOUTS } from "./upstream-errors.ts"
+import {
+  CONNECT_FAILURES,
+  HEADERS_TIMEOUT,
+  RESET_BEFORE_RESPONSE,
+  TIMEOUTS,
+  UNSENDABLE,
+} from "./upstream-errors.ts"
 
 export interface ForwardContext extends RoutingContext {
   readonly observe: SelectorShape["observe"]
@@ -80,6 +86,8 @@ const route = (
 ): void => {
   const choice = choose(context, excluded ?? undefined)
   if (isRefusal(choice)) {
+    // An unread body would be taken for the next request on this connection: it ends here.
+    if (body !== null) res.shouldKeepAlive = false
     refuse(res, choice.status, choice.body)
     return
   }
@@ -141,6 +149,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   private finish() {
     this.finished = true
     this.context.leases.release(this.lease)
+  }
+
+  /** Whether a retry would have somewhere else to go: otherwise it spends no budget. */
+  private anotherReplica(): boolean {
+    return this.context.candidates().replicas.some((candidate) => candidate.id !== this.replica.id)
   }
 
   /** Tells the selector how the replica did; not called when the client gave up first. */
@@ -209,15 +222,25 @@ class Exchange implements Dispatcher.DispatchHandler {
       }
       return
     }
+    const code = error.code ?? ""
+    if (UNSENDABLE.has(code)) {
+      // Nothing reached the replica: the request itself cannot be sent, and no replica is to blame.
+      context.stats.recordNoResponse(replica.id, "aborted")
+      context.stats.recordFailure("bad_request")
+      refuse(this.res, 400, {
+        error: "bad_request",
+        message: `the request cannot be forwarded: ${error.message}`,
+      })
+      return
+    }
     this.report(false)
     if (!this.responseStarted) context.stats.recordNoResponse(replica.id, "error")
-    const code = error.code ?? ""
     const connectFailed = CONNECT_FAILURES.has(code)
     const timedOut = TIMEOUTS.has(code)
     if (connectFailed) context.health.reportFailure(replica.id, `${code}: ${error.message}`)
     context.outliers.reportFailure(replica.id, connectFailed ? "connect" : timedOut ? "timeout" : "reset")
     const retryable = connectFailed || RESET_BEFORE_RESPONSE.has(code) || code === HEADERS_TIMEOUT
-    if (retryable && this.excluded === undefined && !this.responseStarted) {
+    if (retryable && this.excluded === undefined && !this.responseStarted && this.anotherReplica()) {
       if (context.retryBudget.withdraw()) {
         context.stats.recordRetry()
         route(context, this.req, this.res, this.headers, this.body, replica)
@@ -232,8 +255,11 @@ class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     if (connectFailed && this.panic) {
-      const { status, body } = allDown(context.targetService)
-      refuse(this.res, status, body)
+      // Every replica is unhealthy and this one could not be reached either (RFC 9110 §15.6.4).
+      refuse(this.res, 503, {
+        error: "no_healthy_replica",
+        message: `every replica of ${context.targetService} is down`,
+      })
       return
     }
     refuse(this.res, timedOut ? 504 : 502, {

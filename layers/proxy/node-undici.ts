@@ -156,8 +156,12 @@ export const layer = Layer.scoped(
       handle,
     )
     server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-      // Malformed or too slow requests get their 4xx and cost only their own connection.
-      if (socket.writable && error.code !== "ECONNRESET") socket.end(clientErrorResponse(error.code))
+      // Malformed or too slow requests get their 4xx and cost only their own connection. A response
+      // already under way on it (a pipelined request went bad, an upload ran out of time) must not
+      // get a status line in the middle of its body: that connection is only cut.
+      const current = (socket as { _httpMessage?: ServerResponse })._httpMessage
+      const answerable = socket.writable && error.code !== "ECONNRESET" && !current?.headersSent
+      if (answerable) socket.end(clientErrorResponse(error.code))
       else socket.destroy()
     })
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>

@@ -96,7 +96,17 @@ export const upgrade = (
     answer(socket, choice.status, choice.body)
     return
   }
-  new Tunnel(context, req, socket, head, choice.decision.replica, choice.lease)
+  try {
+    new Tunnel(context, req, socket, head, choice.decision.replica, choice.lease)
+  } catch (error) {
+    // node:http refuses to write some requests Node's parser let through (e.g. odd bytes in the path).
+    context.leases.release(choice.lease)
+    context.stats.recordFailure("bad_request")
+    answer(socket, 400, {
+      error: "bad_request",
+      message: `the upgrade cannot be forwarded: ${String(error)}`,
+    })
+  }
 }
 
 /** One upgrade, from the handshake to the last byte; it owns the lease and both sockets. */
@@ -140,6 +150,10 @@ class Tunnel {
     })
     this.timer = setTimeout(() => this.onTimeout("connect"), context.connectTimeoutMs)
     socket.once("close", () => this.onClientClose())
+    // LEASE_DURATION guards against leaks, and a WebSocket (or a slow handshake) may rightly outlive
+    // it: the lease is renewed while the connection lasts.
+    this.renewal = setInterval(() => this.renew(), Math.max(100, context.leaseDurationMs / 2))
+    this.renewal.unref()
     this.upstream.end()
   }
 
@@ -233,10 +247,6 @@ class Tunnel {
     if (this.head.length > 0) upstreamSocket.write(this.head)
     upstreamSocket.pipe(this.socket)
     this.socket.pipe(upstreamSocket)
-    // LEASE_DURATION guards against leaks, and a WebSocket may rightly outlive it: the lease is renewed
-    // while the connection lasts.
-    this.renewal = setInterval(() => this.renew(), Math.max(100, this.context.leaseDurationMs / 2))
-    this.renewal.unref()
   }
 
   private renew(): void {

@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, TestClock } from "effect"
 import { layer as staticDiscoveryLayer } from "../../layers/discovery/static.ts"
 import { layer as consecutiveOutliersLayer } from "../../layers/outlier-detector/consecutive.ts"
+import { Discovery } from "../../src/Discovery.ts"
 import { HealthProbe } from "../../src/HealthProbe.ts"
 import { OutlierDetector } from "../../src/OutlierDetector.ts"
 import { ReplicaPool } from "../../src/ReplicaPool.ts"
@@ -34,6 +35,18 @@ const poolWith = (env: Record<string, string> = {}) =>
       }),
     ),
   )
+
+/** Discovery over whatever ids were set last. */
+let known: Array<string> = []
+let revision = 0
+const setKnown = (ids: Array<string>) => {
+  known = ids
+  revision++
+}
+const changingDiscovery = Layer.succeed(Discovery, {
+  current: () => known.map((id) => ({ id, name: id, origin: `http://${id}`, node: undefined })),
+  version: () => revision,
+})
 
 const candidateIds = Effect.map(ReplicaPool, (pool) =>
   pool.candidates().replicas.map((replica) => replica.id),
@@ -116,6 +129,39 @@ describe("OutlierDetector (consecutive failures)", () => {
       yield* failTimes(B, 1)
       expect([outliers.isEjected(A), outliers.isEjected(B)]).toEqual([false, true])
     }).pipe(Effect.provide(poolWith({ OUTLIER_MAX_EJECTED_PERCENT: "50" }))),
+  )
+})
+
+describe("OutlierDetector and a changing service", () => {
+  it.effect("a replica that leaves while ejected gives its place back, so its successor can be ejected", () =>
+    Effect.gen(function* () {
+      setKnown(["a", "b"])
+      const outliers = yield* OutlierDetector
+      yield* failTimes("a", 3)
+      expect(outliers.isEjected("a")).toBe(true)
+      // One ejection at a time among two replicas: "b" stays in while "a" holds the place.
+      yield* failTimes("b", 3)
+      expect(outliers.isEjected("b")).toBe(false)
+      // Swarm replaced "a" with "c"; the sweep after 30 s frees the place "a" held for 300 s.
+      setKnown(["b", "c"])
+      yield* TestClock.adjust(Duration.seconds(30))
+      yield* failTimes("b", 1)
+      expect(outliers.isEjected("b")).toBe(true)
+      expect(outliers.state("a")).toBeUndefined()
+    }).pipe(
+      Effect.provide(
+        consecutiveOutliersLayer.pipe(
+          Layer.provide(changingDiscovery),
+          Layer.provide(
+            configLayer({
+              OUTLIER_CONSECUTIVE_FAILURES: "3",
+              OUTLIER_EJECTION_TIME: "300",
+              OUTLIER_MAX_EJECTED_PERCENT: "50",
+            }),
+          ),
+        ),
+      ),
+    ),
   )
 })
 
