@@ -1,8 +1,7 @@
 // Bad input costs only its own connection: malformed, ambiguous, oversized and trickled requests get
 // their 4xx, misbehaving agents get their reports rejected, and a bystander keeps getting 200s.
 import { describe, expect, it, onTestFinished } from "vitest"
-import { NETWORK, SERVICE } from "../support/agent.ts"
-import { startBalancer } from "../support/balancer.ts"
+import { startBalancerOverAgent } from "../support/agent.ts"
 import { useCluster } from "../support/cluster.ts"
 import { request } from "../support/http.ts"
 import { startReplicas } from "../support/replicas.ts"
@@ -153,20 +152,9 @@ describe("misbehaving agents", () => {
     onTestFinished(() => set.stopAll())
     const agent = await startFaultAgent(set.replicas, { slowMs: 2_000 })
     onTestFinished(() => agent.stop())
-    const lb = await startBalancer({
+    const lb = await startBalancerOverAgent(agent.node, set.replicas, {
       LB_ALGORITHM: "metrics",
-      REPLICAS: "",
-      WORKER_NODES: agent.node,
-      TARGET_SERVICE: SERVICE,
-      TARGET_PORT: String(set.replicas[0]!.port),
-      LB_NETWORK: NETWORK,
-      CACHE_TTL: "0.2",
       AGENT_TIMEOUT: "0.5",
-    })
-    onTestFinished(() => lb.close())
-    await waitFor("the balancer to discover three replicas with fresh metrics", async () => {
-      const rows = await rowsOf(lb.url)
-      return rows.length === 3 && rows.every((row) => row.metrics?.fresh) ? rows : undefined
     })
     return { set, agent, lb }
   }

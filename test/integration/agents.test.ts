@@ -1,7 +1,6 @@
 // Metrics-based routing with replicas discovered through an agent: ids agree, fresh metrics steer traffic, stale ones fall back.
 import { describe, expect, it, onTestFinished } from "vitest"
-import { NETWORK, SERVICE, startAgent } from "../support/agent.ts"
-import { startBalancer } from "../support/balancer.ts"
+import { startAgent, startBalancerOverAgent } from "../support/agent.ts"
 import { startReplicas } from "../support/replicas.ts"
 import { metricsView, replicasView, sharesOf } from "../support/views.ts"
 import { waitFor } from "../support/wait.ts"
@@ -13,21 +12,7 @@ const setUp = async (algorithm: string) => {
   onTestFinished(() => set.stopAll())
   const agent = await startAgent(set.replicas)
   onTestFinished(() => agent.stop())
-  const lb = await startBalancer({
-    LB_ALGORITHM: algorithm,
-    REPLICAS: "",
-    WORKER_NODES: agent.node,
-    TARGET_SERVICE: SERVICE,
-    TARGET_PORT: String(set.replicas[0]!.port),
-    LB_NETWORK: NETWORK,
-    CACHE_TTL: "0.2",
-    AGENT_TIMEOUT: "1",
-  })
-  onTestFinished(() => lb.close())
-  await waitFor("the balancer to discover three replicas with fresh metrics", async () => {
-    const rows = await replicasView(lb.url)
-    return rows.length === 3 && rows.every((row) => row.metrics?.fresh) ? rows : undefined
-  })
+  const lb = await startBalancerOverAgent(agent.node, set.replicas, { LB_ALGORITHM: algorithm })
   return { set, agent, lb }
 }
 

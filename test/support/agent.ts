@@ -4,7 +4,11 @@
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import { onTestFinished } from "vitest"
+import { type Balancer, startBalancer } from "./balancer.ts"
 import type { ReplicaServer } from "./replicas.ts"
+import { replicasView } from "./views.ts"
+import { waitFor } from "./wait.ts"
 
 export interface Load {
   readonly cpuPercent: number
@@ -88,4 +92,31 @@ export const startAgent = async (replicas: ReadonlyArray<ReplicaServer>): Promis
       })
     },
   }
+}
+
+/**
+ * A balancer that discovers `replicas` (all on one port) through the agent at `node`, polling it
+ * every 0.2 s; it closes when the test finishes, and is returned once every replica has fresh metrics.
+ */
+export const startBalancerOverAgent = async (
+  node: string,
+  replicas: ReadonlyArray<ReplicaServer>,
+  env: Record<string, string>,
+): Promise<Balancer> => {
+  const lb = await startBalancer({
+    REPLICAS: "",
+    WORKER_NODES: node,
+    TARGET_SERVICE: SERVICE,
+    TARGET_PORT: String(replicas[0]!.port),
+    LB_NETWORK: NETWORK,
+    CACHE_TTL: "0.2",
+    AGENT_TIMEOUT: "1",
+    ...env,
+  })
+  onTestFinished(() => lb.close())
+  await waitFor(`the balancer to discover ${replicas.length} replicas with fresh metrics`, async () => {
+    const rows = await replicasView(lb.url)
+    return rows.length === replicas.length && rows.every((row) => row.metrics?.fresh) ? rows : undefined
+  })
+  return lb
 }
