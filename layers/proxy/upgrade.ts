@@ -10,6 +10,7 @@ import type { Duplex } from "node:stream"
 import type { Replica } from "../../src/domain/Replica.ts"
 import type { HealthProbeShape } from "../../src/HealthProbe.ts"
 import type { Lease } from "../../src/LeaseStore.ts"
+import type { ExchangeFailure, OutlierDetectorShape } from "../../src/OutlierDetector.ts"
 import type { SelectorShape } from "../../src/Selector.ts"
 import { choose, isRefusal, type RoutingContext } from "./choose.ts"
 import { clientAddressOf, forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts"
@@ -18,6 +19,7 @@ import { CONNECT_FAILURES } from "./upstream-errors.ts"
 export interface UpgradeContext extends RoutingContext {
   readonly observe: SelectorShape["observe"]
   readonly health: HealthProbeShape
+  readonly outliers: OutlierDetectorShape
   readonly summarize: (requestNumber: number) => void
   readonly connectTimeoutMs: number
   /** How long the replica may take to answer the handshake once connected. */
@@ -174,8 +176,11 @@ class Tunnel {
     this.upstreamSocket?.destroy()
   }
 
-  private observe(ok: boolean): void {
+  /** Tells the selector and the outlier detector how the handshake went. */
+  private observe(ok: boolean, failure: ExchangeFailure = "5xx"): void {
     this.context.observe(this.replica.id, performance.now() - this.dispatchedAt, ok)
+    if (ok) this.context.outliers.reportSuccess(this.replica.id)
+    else this.context.outliers.reportFailure(this.replica.id, failure)
   }
 
   private onClientClose(): void {
@@ -194,11 +199,11 @@ class Tunnel {
   }
 
   /** The handshake failed before any answer: the client gets the balancer's own. */
-  private refuse(status: 502 | 504, message: string): void {
+  private refuse(status: 502 | 504, message: string, failure: ExchangeFailure): void {
     if (this.finished) return
     this.context.stats.recordFailure(status === 504 ? "upstream_timeout" : "upstream_error")
     this.context.stats.recordNoResponse(this.replica.id, "error")
-    this.observe(false)
+    this.observe(false, failure)
     this.finish()
     this.upstream.destroy()
     answer(this.socket, status, {
@@ -213,9 +218,9 @@ class Tunnel {
       return
     }
     const code = error.code ?? error.name
-    if (CONNECT_FAILURES.has(code))
-      this.context.health.reportFailure(this.replica.id, `${code}: ${error.message}`)
-    this.refuse(502, `${code}: ${error.message}`)
+    const connectFailed = CONNECT_FAILURES.has(code)
+    if (connectFailed) this.context.health.reportFailure(this.replica.id, `${code}: ${error.message}`)
+    this.refuse(502, `${code}: ${error.message}`, connectFailed ? "connect" : "reset")
   }
 
   private onTimeout(phase: "connect" | "response"): void {
@@ -223,7 +228,7 @@ class Tunnel {
     const ms = phase === "connect" ? this.context.connectTimeoutMs : this.context.responseTimeoutMs
     const reason = `no ${phase === "connect" ? "connection" : "answer to the upgrade"} within ${ms} ms`
     if (phase === "connect") this.context.health.reportFailure(this.replica.id, `connect timeout: ${reason}`)
-    this.refuse(504, reason)
+    this.refuse(504, reason, "timeout")
   }
 
   private onUpgraded(res: IncomingMessage, upstreamSocket: Duplex, upstreamHead: Buffer): void {
