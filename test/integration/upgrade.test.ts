@@ -6,7 +6,7 @@ import { WebSocket } from "undici"
 import { describe, expect, it, onTestFinished } from "vitest"
 import { startBalancer } from "../support/balancer.ts"
 import { startCluster, useCluster } from "../support/cluster.ts"
-import type { Reply } from "../support/http.ts"
+import { type Reply, readReply } from "../support/http.ts"
 import type { ReplicaSet } from "../support/replicas.ts"
 import { metricsView, replicasView, waitForNoLeases } from "../support/views.ts"
 import { within } from "../support/wait.ts"
@@ -99,14 +99,7 @@ const refusedUpgrade = (url: string): Promise<Reply> =>
         socket.destroy()
         reject(new Error(`${url} upgraded (${res.statusCode}) where it should have refused`))
       })
-      req.on("response", (res) => {
-        const chunks: Array<Buffer> = []
-        res.on("data", (chunk: Buffer) => chunks.push(chunk))
-        res.on("error", reject)
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        )
-      })
+      req.on("response", (res) => readReply(res).then(resolve, reject))
       req.end()
     }),
   )

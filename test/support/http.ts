@@ -25,6 +25,17 @@ export interface RequestOptions {
   readonly timeoutMs?: number
 }
 
+/** A response read to its end. */
+export const readReply = (res: IncomingMessage): Promise<Reply> =>
+  new Promise((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    res.on("data", (chunk: Buffer) => chunks.push(chunk))
+    res.on("error", reject)
+    res.on("end", () =>
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+    )
+  })
+
 /** One request on its own connection (no agent), so nothing stays open after the test. */
 export const request = (url: string, options: RequestOptions = {}): Promise<Reply> =>
   new Promise((resolve, reject) => {
@@ -38,14 +49,7 @@ export const request = (url: string, options: RequestOptions = {}): Promise<Repl
       req.destroy(new Error(`no answer from ${url} within ${options.timeoutMs ?? 15_000} ms`)),
     )
     req.on("error", reject)
-    req.on("response", (res) => {
-      const chunks: Array<Buffer> = []
-      res.on("data", (chunk: Buffer) => chunks.push(chunk))
-      res.on("error", reject)
-      res.on("end", () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-      )
-    })
+    req.on("response", (res) => readReply(res).then(resolve, reject))
     const body = options.body
     if (body === undefined) req.end()
     else if (Buffer.isBuffer(body)) req.end(body)
