@@ -23,12 +23,9 @@ import {
   Scope,
 } from "effect"
 import { AgentConfig } from "../../agent/Config.ts"
-import {
-  connectionFromDockerHost,
-  layer as dockerLayer,
-  make,
-  unavailableReason,
-} from "../../agent/docker/source.ts"
+import { connectionFromDockerHost } from "../../agent/docker/connection.ts"
+import { unavailableReason } from "../../agent/docker/engine.ts"
+import { layer as dockerLayer, make } from "../../agent/docker/source.ts"
 import { StatsSource, type StatsSourceShape } from "../../agent/StatsSource.ts"
 import { ContainerMetrics } from "../../src/domain/AgentReport.ts"
 import { cgroupV1, cgroupV2, type FakeContainer, startFakeEngine } from "./support/fake-engine.ts"
