@@ -7,8 +7,14 @@
  */
 import { fileURLToPath } from "node:url"
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
+import { spawnBalancer } from "../../src/process/balancer.ts"
+import { type Child, startChild } from "../../src/process/child.ts"
+import { stopAll } from "../../src/process/children.ts"
+import { get } from "../../src/process/http.ts"
+import { freePorts } from "../../src/process/ports.ts"
+import { cpuTimeMs } from "../../src/process/proc.ts"
+import { untilAnswers } from "../../src/process/wait.ts"
 import { type CpuLimits, makeCpuLimits } from "./cgroup.ts"
-import { type Child, cpuTimeMs, freePorts, get, startChild, stopAll, untilAnswers } from "./processes.ts"
 import { startReferences } from "./references.ts"
 import type { ComparisonTarget, Contender } from "./target.ts"
 
@@ -37,7 +43,7 @@ export const startLocalTarget = async (
   const limits: CpuLimits | undefined = makeCpuLimits(names)
   const processes = new Map<string, ReplicaProcess>()
   const originOf = (name: string) => `http://${hosts[names.indexOf(name)]}:${port}`
-  const cpuMs = (name: string) => cpuTimeMs(processes.get(name)?.child.process.pid) ?? 0
+  const cpuMs = (name: string) => cpuTimeMs(processes.get(name)?.child.pid) ?? 0
 
   const startReplica = async (name: string, fraction: number) => {
     const child = startChild(
@@ -171,21 +177,19 @@ const startBalancers = async (
   agent: string,
   targetPort: number,
 ): Promise<Map<string, string>> => {
-  const ports = await freePorts("127.0.0.1", algorithms.length)
   const balancers = new Map<string, string>()
   await Promise.all(
-    algorithms.map(async (algorithm, i) => {
-      const origin = `http://127.0.0.1:${ports[i]}`
-      const child = startChild(`balancer-${algorithm}`, entry("../../src/main.ts"), {
-        LB_HOST: "127.0.0.1",
-        LB_PORT: String(ports[i]),
-        LB_ALGORITHM: algorithm,
-        WORKER_NODES: agent,
-        TARGET_SERVICE: SERVICE,
-        TARGET_PORT: String(targetPort),
-      })
-      await untilAnswers(child, `${origin}/health`, READY_TIMEOUT_MS)
-      balancers.set(algorithm, origin)
+    algorithms.map(async (algorithm) => {
+      const balancer = await spawnBalancer(
+        {
+          LB_ALGORITHM: algorithm,
+          WORKER_NODES: agent,
+          TARGET_SERVICE: SERVICE,
+          TARGET_PORT: String(targetPort),
+        },
+        { name: `balancer-${algorithm}`, readyTimeoutMs: READY_TIMEOUT_MS },
+      )
+      balancers.set(algorithm, balancer.url)
     }),
   )
   await untilEveryReplicaIsKnown([...balancers.values()], REPLICAS)

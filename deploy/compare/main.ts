@@ -1,6 +1,6 @@
 /**
  * `npm run demo` / `npm run compare -- --target swarm`: compares the algorithms (and NGINX and HAProxy
- * where installed) on the scenarios of DESIGN.md §9, prints a table per scenario and writes a report.
+ * where installed) on the scenarios of scenarios.ts, prints a table per scenario and writes a report.
  */
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
@@ -10,9 +10,9 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Data, Effect } from "effect"
 import { ALGORITHMS, type Algorithm } from "../../src/domain/Algorithm.ts"
+import { stopChildrenOnExit } from "../../src/process/children.ts"
 import { consoleProgress } from "./console.ts"
 import { startLocalTarget } from "./local-target.ts"
-import { stopChildrenOnExit } from "./processes.ts"
 import type { Report } from "./report/Report.ts"
 import { writeReport } from "./report/write.ts"
 import { type CompareOptions, compare } from "./run.ts"

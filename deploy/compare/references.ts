@@ -6,7 +6,9 @@ import { spawnSync } from "node:child_process"
 import { accessSync, constants, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type Child, freePorts, startProgram, untilAnswers } from "./processes.ts"
+import { type Child, startProgram } from "../../src/process/child.ts"
+import { freePorts } from "../../src/process/ports.ts"
+import { untilAnswers } from "../../src/process/wait.ts"
 
 export interface Reference {
   /** e.g. `nginx least_conn`: the name a report row carries. */

@@ -7,7 +7,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { promisify } from "node:util"
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
-import { get } from "./processes.ts"
+import { get } from "../../src/process/http.ts"
 import type { ComparisonTarget, Contender } from "./target.ts"
 
 const run = promisify(execFile)

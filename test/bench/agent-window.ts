@@ -1,20 +1,16 @@
 /** One measurement of the agent: started fresh, warmed up, measured quiet and then polled, stopped. */
 import { execFileSync } from "node:child_process"
-import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
 import { Either, Schema } from "effect"
-import {
-  type Child,
-  cpuTimeMs,
-  freePorts,
-  get,
-  startChild,
-  stopAll,
-  untilAnswers,
-} from "../../deploy/compare/processes.ts"
 import { AgentReport } from "../../src/domain/AgentReport.ts"
+import { type Child, startChild } from "../../src/process/child.ts"
+import { stopAll } from "../../src/process/children.ts"
+import { get } from "../../src/process/http.ts"
+import { freePorts } from "../../src/process/ports.ts"
+import { cpuTimeMs, rssBytes } from "../../src/process/proc.ts"
+import { nextMessage, untilAnswers } from "../../src/process/wait.ts"
 import { PREFIX } from "./agent-containers.ts"
 
 /** tsx compiles on start and two cores are shared: generous, but a hung agent still ends the run. */
@@ -64,14 +60,11 @@ const dockerdPid = (): number | undefined => {
   }
 }
 
-const rssMiB = (pid: number): number => {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-    return match === null ? Number.NaN : Number(match[1]) / 1024
-  } catch {
-    return Number.NaN
-  }
-}
+const rssMiB = (pid: number): Promise<number> =>
+  rssBytes(pid).then(
+    (bytes) => bytes / 1024 / 1024,
+    () => Number.NaN,
+  )
 
 /** Percent of one core a process used while `during` ran; wall time from the monotonic clock. */
 const cpuPercentDuring = async <A>(
@@ -154,13 +147,7 @@ const agentEnv = (port: number): Record<string, string> => ({
 const profiledEntry = fileURLToPath(new URL("./agent-profiled.ts", import.meta.url))
 
 /** The next profiling acknowledgement from agent-profiled.ts. */
-const acknowledged = (agent: Child, timeoutMs = 30_000) =>
-  Promise.race([
-    new Promise<void>((resolve) => agent.process.once("message", () => resolve())),
-    sleep(timeoutMs).then(() => {
-      throw new Error(`${agent.name} did not acknowledge a profiling command within ${timeoutMs} ms`)
-    }),
-  ])
+const acknowledged = (agent: Child) => nextMessage(agent, "acknowledge a profiling command", 30_000)
 
 /** Runs `during`, with the agent profiled throughout into `path` when profiling is on. */
 const profiled = async <A>(agent: Child, path: string | undefined, during: () => Promise<A>): Promise<A> => {
@@ -185,7 +172,7 @@ export const measureAgentRun = async (plan: RunPlan): Promise<AgentRun> => {
   const entry = plan.cpuProfDir === undefined ? "agent/main.ts" : profiledEntry
   const agent = startChild(`agent (${plan.count} containers)`, entry, agentEnv(port!))
   try {
-    const pid = agent.process.pid!
+    const pid = agent.pid
     await untilAnswers(agent, `${base}/metrics/containers`, READY_TIMEOUT_MS)
     const warmedUpAt = performance.now() + plan.warmupS * 1000
     if (!(await untilAllListed(`${base}/metrics/containers`, plan.count, warmedUpAt + 10_000))) {
@@ -206,7 +193,7 @@ export const measureAgentRun = async (plan: RunPlan): Promise<AgentRun> => {
       cpuPercent: polled.percents[0]!,
       dockerdCpuPercent: polled.percents[1]!,
       quietCpuPercent: quiet?.percents[0] ?? Number.NaN,
-      rssMiB: rssMiB(pid),
+      rssMiB: await rssMiB(pid),
     }
   } finally {
     await stopAll()

@@ -1,6 +1,7 @@
 /** The HTTP benchmark: every target measured once per round, side by side, then summarised against raw. */
 
-import { cpuTimeMs, get } from "../../deploy/compare/processes.ts"
+import { get } from "../../src/process/http.ts"
+import { cpuTimeMs } from "../../src/process/proc.ts"
 import { type LoadOptions, type Measurement, measure, warmUp } from "./load.ts"
 import { formatTable, median } from "./report.ts"
 import type { Target } from "./targets.ts"

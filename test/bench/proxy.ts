@@ -1,6 +1,6 @@
 /** `npm run bench:proxy`: the balancer's data plane against a raw undici proxy, then the cost of a routing decision. */
 import { availableParallelism, loadavg } from "node:os"
-import { stopAll, stopChildrenOnExit } from "../../deploy/compare/processes.ts"
+import { stopAll, stopChildrenOnExit } from "../../src/process/children.ts"
 import { runHttp } from "./http.ts"
 import { parseOptions } from "./options.ts"
 import { runRouting } from "./routing.ts"

@@ -1,13 +1,9 @@
 /** Starts what the HTTP benchmark measures: the backends, the raw yardstick proxy and one balancer per algorithm. */
 import { fileURLToPath } from "node:url"
-import {
-  type Child,
-  firstMessage,
-  freePorts,
-  startChild,
-  untilAnswers,
-} from "../../deploy/compare/processes.ts"
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
+import { spawnBalancer } from "../../src/process/balancer.ts"
+import { type Child, startChild } from "../../src/process/child.ts"
+import { nextMessage, untilAnswers } from "../../src/process/wait.ts"
 
 /** tsx compiles on start and two cores are shared: generous, but a hung child still ends the run. */
 const READY_TIMEOUT_MS = 60_000
@@ -25,43 +21,46 @@ const entry = (file: string) => fileURLToPath(new URL(file, import.meta.url))
 
 const startBalancer = async (
   algorithm: Algorithm,
-  port: number,
   origins: ReadonlyArray<string>,
   extraEnv: Record<string, string>,
 ): Promise<Target> => {
-  const child = startChild(`balancer (${algorithm})`, "src/main.ts", {
-    REPLICAS: origins.join(","),
-    LB_HOST: "127.0.0.1",
-    LB_PORT: String(port),
-    LB_ALGORITHM: algorithm,
-    ...extraEnv,
-  })
-  const url = `http://127.0.0.1:${port}/`
+  const child = await spawnBalancer(
+    { REPLICAS: origins.join(","), LB_ALGORITHM: algorithm, ...extraEnv },
+    { name: `balancer (${algorithm})`, readyTimeoutMs: READY_TIMEOUT_MS },
+  )
+  const url = `${child.url}/`
   await untilAnswers(child, url, READY_TIMEOUT_MS)
-  return { name: algorithm, url, balancer: true, pid: child.process.pid }
+  return { name: algorithm, url, balancer: true, pid: child.pid }
 }
 
-const startRaw = async (origins: ReadonlyArray<string>): Promise<Target> => {
-  const child: Child = startChild("raw proxy", entry("./raw-proxy.ts"), { BENCH_BACKENDS: origins.join(",") })
-  const port = await firstMessage<number>(child, READY_TIMEOUT_MS)
+/** A proxy the balancer is measured against: `raw-proxy.ts`, or the same written on @effect/platform. */
+const startYardstick = async (
+  name: string,
+  file: string,
+  origins: ReadonlyArray<string>,
+): Promise<Target> => {
+  const child: Child = startChild(`${name} proxy`, entry(file), { BENCH_BACKENDS: origins.join(",") })
+  const port = await nextMessage<number>(child, "send its port", READY_TIMEOUT_MS)
   const url = `http://127.0.0.1:${port}/`
   await untilAnswers(child, url, READY_TIMEOUT_MS)
-  return { name: "raw", url, balancer: false, pid: child.process.pid }
+  return { name, url, balancer: false, pid: child.pid }
 }
 
-/** Raw, direct, then the balancers: the order of the summary table (http.ts rotates it per round). */
+/**
+ * Raw, direct, the Effect platform proxy, then the balancers: the order of the summary table (http.ts
+ * rotates it per round).
+ */
 export const startTargets = async (
   algorithms: ReadonlyArray<Algorithm>,
   lbEnv: Record<string, string>,
 ): Promise<Array<Target>> => {
   const backends = startChild("backends", entry("./backends.ts"), {})
-  const origins = await firstMessage<Array<string>>(backends, READY_TIMEOUT_MS)
-  const direct: Target = { name: "direct", url: `${origins[0]}/`, balancer: false, pid: backends.process.pid }
-  const ports = await freePorts("127.0.0.1", algorithms.length)
-  const proxies = await Promise.all([
-    startRaw(origins),
-    ...algorithms.map((algorithm, i) => startBalancer(algorithm, ports[i]!, origins, lbEnv)),
+  const origins = await nextMessage<Array<string>>(backends, "send their origins", READY_TIMEOUT_MS)
+  const direct: Target = { name: "direct", url: `${origins[0]}/`, balancer: false, pid: backends.pid }
+  const [raw, effectPlatform, ...balancers] = await Promise.all([
+    startYardstick("raw", "./raw-proxy.ts", origins),
+    startYardstick("effect-platform", "./effect-proxy.ts", origins),
+    ...algorithms.map((algorithm) => startBalancer(algorithm, origins, lbEnv)),
   ])
-  const [raw, ...balancers] = proxies
-  return [raw!, direct, ...balancers]
+  return [raw!, direct, effectPlatform!, ...balancers]
 }

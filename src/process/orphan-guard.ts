@@ -1,4 +1,4 @@
-/** Preloaded into every child of the benchmark: exits when the parent is gone, so no child outlives it. */
+/** Preloaded into each child `startChild` starts: it exits once its parent is gone, so none outlives it. */
 
 // A parent killed with SIGKILL runs no cleanup; its IPC channel closing is the one signal left.
 process.on("disconnect", () => process.exit(0))
