@@ -16,7 +16,7 @@ export const formatScenarioTable = (scenario: Scenario, rows: ReadonlyArray<Row>
     "max ms",
     "errors",
     "cpu max %",
-    "cpu cv",
+    "cpu cv %",
     ...replicas,
   ]
   const body = rows.map((row) => [
@@ -27,14 +27,14 @@ export const formatScenarioTable = (scenario: Scenario, rows: ReadonlyArray<Row>
     row.max_ms.toFixed(0),
     String(row.errors),
     row.cpu_max.toFixed(0),
-    row.cpu_cv.toFixed(3),
+    row.cpu_cv.toFixed(1),
     ...replicas.map((name) => `${((row.share[name] ?? 0) * 100).toFixed(1)}%`),
   ])
   const widths = header.map((_, i) => Math.max(header[i]!.length, ...body.map((cells) => cells[i]!.length)))
   const allowances = replicas.map((name) => `${name} ${scenario.replicas[name]} cores`).join(", ")
   return [
     `\n${scenario.name}: ${scenario.description}`,
-    `  ${scenario.rate_rps} req/s for ${scenario.duration_s} s per row; ${allowances}; columns after cpu cv: share of requests`,
+    `  ${scenario.rate_rps} req/s for ${scenario.duration_s} s per row; ${allowances}; columns after cpu cv %: share of requests`,
     pad(header, widths),
     widths.map((w) => "-".repeat(w)).join("  "),
     ...body.map((cells) => pad(cells, widths)),

@@ -75,10 +75,10 @@ export const evaluateGoals = (rows: ReadonlyArray<Row>): Array<Goal> => {
     const row = find(rows, "homogeneous", algorithm)
     goals.push(
       goal(
-        `homogeneous: ${algorithm} CPU coefficient of variation`,
+        `homogeneous: ${algorithm} CPU coefficient of variation, %`,
         row?.cpu_cv,
         "≤",
-        0.15,
+        15,
         row ? "" : "not run",
       ),
     )

@@ -1,5 +1,5 @@
 /**
- * The comparison's scenarios (DESIGN.md §9). Capacity is in units of one full replica; the arrival
+ * The comparison's scenarios. Capacity is in units of one full replica; the arrival
  * rate is a share of the scenario's total capacity, so the same scenario loads any machine alike.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The workload's HTTP surface (DESIGN.md §7) on a raw node:http server: it is the thing under test,
+ * The workload's HTTP surface on a raw node:http server: it is the thing under test,
  * so a request costs the work it asks for and little else.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"

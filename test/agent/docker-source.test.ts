@@ -123,21 +123,23 @@ describe("Docker source on a fake Engine (recorded cgroup v1 responses)", () => 
     Effect.gen(function* () {
       const fake = yield* engine(v1.info, [v1.busy, v1.idle])
       fake.slow(idleId, true)
+      const requestTimeoutMs = 5_000
       const source = yield* make({
         socketPath: fake.socketPath,
         warmUpMs: 200,
         staleAfterMs: 400,
-        requestTimeoutMs: 5_000,
+        requestTimeoutMs,
       })
       fake.tick()
       const [took, rows] = yield* Effect.timed(
         sampleUntil(source, (rows) => rows.get(busyId)?.sampled_at === readMs(v1.busy, 1)),
       )
       expect([...rows.keys()]).toEqual([busyId])
-      // Its stats request hangs until the 5 s request timeout; nobody waits for it.
+      // Its stats request hangs until the request timeout; nobody waits for it. The bound is that
+      // timeout itself, not a speed: a sample or a frame that came only after it had waited for it.
       const [sampleTook] = yield* Effect.timed(source.sample)
-      expect(Duration.toMillis(sampleTook)).toBeLessThan(1_000)
-      expect(Duration.toMillis(took)).toBeLessThan(2_000)
+      expect(Duration.toMillis(sampleTook)).toBeLessThan(requestTimeoutMs)
+      expect(Duration.toMillis(took)).toBeLessThan(requestTimeoutMs)
 
       // Its request never answered; once quiet for staleAfterMs the stream is reopened, and it is back.
       fake.slow(idleId, false)

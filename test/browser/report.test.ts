@@ -78,12 +78,21 @@ describe("report.html in Chromium", () => {
 
     // Every algorithm's row is in its scenario's table, and text from the report shows as written.
     for (const [index, scenario] of report.scenarios.entries()) {
+      const rows = report.rows.filter((row) => row.scenario === scenario.name)
       const cells = await page.$$eval(`#scenario-${index + 1} tbody tr td:first-child`, (tds) =>
         tds.map((td) => td.textContent),
       )
-      expect(cells).toEqual(
-        report.rows.filter((row) => row.scenario === scenario.name).map((row) => row.algorithm),
+      expect(cells).toEqual(rows.map((row) => row.algorithm))
+      // cpu_cv is a percentage in report.json, and the page shows that number under its "%" header.
+      const header = await page.$$eval(`#scenario-${index + 1} thead th`, (ths) =>
+        ths.map((th) => th.textContent),
       )
+      const column = header.indexOf("cpu cv %") + 1
+      expect(column, JSON.stringify(header)).toBeGreaterThan(0)
+      const cv = await page.$$eval(`#scenario-${index + 1} tbody tr td:nth-child(${column})`, (tds) =>
+        tds.map((td) => td.textContent),
+      )
+      expect(cv).toEqual(rows.map((row) => row.cpu_cv.toFixed(1)))
     }
     const notes = await page.$$eval("#notes li", (items) => items.map((item) => item.textContent))
     expect(notes).toEqual([...report.notes])

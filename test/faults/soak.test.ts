@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from "node:timers/promises"
 import autocannon from "autocannon"
 import { describe, expect, it, onTestFinished } from "vitest"
-import { rssBytes } from "../support/balancer.ts"
+import { rssBytes } from "../../src/process/proc.ts"
 import { metricsView, sharesOf, waitForNoLeases } from "../support/views.ts"
 import { within } from "../support/wait.ts"
 import { report, seconds } from "./support/observe.ts"
@@ -18,6 +18,10 @@ type Run = ReturnType<typeof autocannon> & { readonly stop: () => void }
 const WARM_UP = 50_000
 const SOAK = 1_000_000
 const CONNECTIONS = 50
+/** The rate the soak must sustain: its million requests within 330 s. */
+const MIN_RATE = SOAK / 330
+/** Only stops a run that could never meet MIN_RATE; the rate itself is asserted, with its figure. */
+const SOAK_GUARD_MS = 400_000
 
 /** Runs autocannon for `amount` requests; stops it (and fails) if it has not finished in `timeoutMs`. */
 const drive = async (url: string, amount: number, timeoutMs: number) => {
@@ -56,7 +60,7 @@ const settledRss = async (lb: BalancerChild) => {
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 
 describe("soak", () => {
-  it(`${SOAK.toLocaleString("en")} requests: RSS within 10% of its level after warm-up, no lease left`, async () => {
+  it(`${SOAK.toLocaleString("en")} requests at ${Math.round(MIN_RATE).toLocaleString("en")} req/s or more: RSS within 10% of its level after warm-up, no lease left`, async () => {
     const set = await spawnReplicas(3)
     onTestFinished(() => set.killAll())
     const lb = await spawnBalancerChild({ REPLICAS: set.origins }, { gcHook: true })
@@ -71,7 +75,7 @@ describe("soak", () => {
     const rssAfterWarmUp = await settledRss(lb)
 
     const startedAt = performance.now()
-    const soak = await drive(url, SOAK, 330_000)
+    const soak = await drive(url, SOAK, SOAK_GUARD_MS)
     const soakSeconds = (performance.now() - startedAt) / 1000
     const { metrics } = await waitForNoLeases(lb.url)
     const rssAtEnd = await settledRss(lb)
@@ -80,7 +84,7 @@ describe("soak", () => {
     const growth = (rssAtEnd.collected - rssAfterWarmUp.collected) / rssAfterWarmUp.collected
     report(
       `soak: ${soak.requests.total} requests in ${soakSeconds.toFixed(1)} s (${Math.round(soak.requests.total / soakSeconds)} ` +
-        `req/s, ${CONNECTIONS} connections), ${soak.errors} errors, ${soak.timeouts} timeouts, ${soak.non2xx} non-2xx; ` +
+        `req/s, limit ≥ ${Math.round(MIN_RATE)}; ${CONNECTIONS} connections), ${soak.errors} errors, ${soak.timeouts} timeouts, ${soak.non2xx} non-2xx; ` +
         `RSS after a full GC ${mib(rssAfterWarmUp.collected)} after ${WARM_UP} warm-up requests, ` +
         `${mib(rssAtEnd.collected)} at the end (${growth >= 0 ? "+" : ""}${(growth * 100).toFixed(1)}%, limit +10%; ` +
         `idle before the GC ${mib(rssAfterWarmUp.idle)} and ${mib(rssAtEnd.idle)}); active leases when idle ` +
@@ -96,5 +100,8 @@ describe("soak", () => {
     expect(metrics.leases.active).toBe(0)
     expect(metrics.leases.acquired).toBe(metrics.leases.released + metrics.leases.expired)
     expect(growth).toBeLessThanOrEqual(0.1)
-  }, 420_000)
+    // The soak sustains a rate: 3,630 req/s measured against the 3,030 asked, with the balancer, three
+    // replicas and autocannon on two cores that other jobs shared (load average 7-12), a 20 % margin.
+    expect(soak.requests.total / soakSeconds).toBeGreaterThanOrEqual(MIN_RATE)
+  }, 540_000)
 })

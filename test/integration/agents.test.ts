@@ -41,12 +41,18 @@ describe("routing on agents' metrics", () => {
     expect(metrics.cache_hit_rate).toBe(1)
     // The balancer's own endpoints are not counted as requests.
     expect(metrics.total_requests - before.total_requests).toBe(300)
-    // Decisions are counted under the agents' container ids, the same ids health and leases use. (The
-    // busy replica may have had picks only while the selector was settling, before the 300.)
+    // Decisions are counted under the agents' container ids, the same ids health and leases use: each
+    // replica's count is what it served (settling included), the busy one's too, even when that is 0.
     const counted = Object.keys(metrics.routing_decisions)
     expect(set.replicas.map(agent.containerId)).toEqual(expect.arrayContaining(counted))
+    const rows = await replicasView(lb.url)
     for (const replica of set.replicas) {
-      if ((shares[replica.name] ?? 0) > 0) expect(counted).toContain(agent.containerId(replica))
+      const id = agent.containerId(replica)
+      expect(
+        rows.map((row) => row.id),
+        replica.name,
+      ).toContain(id)
+      expect(metrics.routing_decisions[id] ?? 0, `${replica.name} (${id})`).toBe(replica.hits("/whoami"))
     }
   })
 

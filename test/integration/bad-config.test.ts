@@ -1,7 +1,7 @@
 // Start-up failures (bad configuration, a port in use) stop the real program: one stderr line saying what and why, exit 1.
 import { type AddressInfo, createServer } from "node:net"
 import { describe, expect, it, onTestFinished } from "vitest"
-import { runBalancerToExit } from "../support/balancer.ts"
+import { runBalancerToExit } from "../../src/process/balancer.ts"
 
 describe("bad configuration", () => {
   it.concurrent.each([

@@ -3,7 +3,8 @@ import { connect as netConnect, type Socket } from "node:net"
 import { setTimeout as sleep } from "node:timers/promises"
 import { WebSocket } from "undici"
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest"
-import { type BalancerProcess, spawnBalancer, startBalancer } from "../support/balancer.ts"
+import { type BalancerProcess, spawnBalancer } from "../../src/process/balancer.ts"
+import { startBalancer } from "../support/balancer.ts"
 import { json, type Reply, request } from "../support/http.ts"
 import { type ReplicaSet, startReplicas } from "../support/replicas.ts"
 import { waitFor, within } from "../support/wait.ts"
@@ -94,55 +95,67 @@ describe("drain on SIGTERM", () => {
     const halfway = await rawConnection(lb.port)
     halfway.socket.write("GET /whoami HTTP/1.1\r\nHost: lb\r\n")
     // A keep-alive connection busy when the drain begins: once answered, it must not idle for
-    // CLIENT_KEEPALIVE_TIMEOUT.
+    // CLIENT_KEEPALIVE_TIMEOUT. Its answer comes seconds after the signal, so "at once" for the idle
+    // connection means before it, whatever the machine's speed.
     const busy = await rawConnection(lb.port)
-    busy.socket.write("GET /slow?ms=1500 HTTP/1.1\r\nHost: lb\r\n\r\n")
+    busy.socket.write("GET /slow?ms=4000 HTTP/1.1\r\nHost: lb\r\n\r\n")
 
-    const slow = Array.from({ length: 20 }, () => attempt(`${lb.url}/slow?ms=1500`))
+    // Seconds long, so they are surely still in flight when the signal comes, however slow the machine.
+    const slow = Array.from({ length: 20 }, () => attempt(`${lb.url}/slow?ms=4000`))
     await waitFor("21 slow requests to reach the replicas", () =>
       slowHits(set) - hitsBefore === 21 ? true : undefined,
     )
     // A steady trickle of new connections, before and after the signal.
     let trickling = true
     const trickle: Array<{ readonly sentAt: number; readonly outcome: Promise<Outcome> }> = []
+    let answeredBefore = 0
     const trickler = (async () => {
       while (trickling) {
-        trickle.push({ sentAt: Date.now(), outcome: attempt(`${lb.url}/whoami`, 5_000) })
+        const outcome = attempt(`${lb.url}/whoami`, 5_000)
+        void outcome.then((result) => {
+          if (result.ok) answeredBefore++
+        })
+        trickle.push({ sentAt: Date.now(), outcome })
         await sleep(20)
       }
     })()
-    await sleep(200)
+    await waitFor("the trickle to be answered before the signal", () =>
+      answeredBefore >= 3 ? true : undefined,
+    )
 
-    const signalledAt = sigterm(lb)
+    sigterm(lb)
     await waitForLog(lb, "draining connections")
     // The drain has begun: the listener is closed.
     const late = await attempt(`${lb.url}/whoami`, 5_000)
     expect(late).toMatchObject({ ok: false, code: "ECONNREFUSED" })
-    // The idle connection is told to go at once; the half-sent request is answered, with `Connection: close`.
-    await within("the idle keep-alive connection to be closed", 2_000, idle.closed)
+    // The idle connection is told to go at once, while a request is still in flight; the half-sent
+    // request is answered, with `Connection: close`.
+    await within("the idle keep-alive connection to be closed", 10_000, idle.closed)
+    expect(
+      busy.received(),
+      "the idle connection was closed only after a request in flight ended",
+    ).not.toContain("slept_ms")
     halfway.socket.write("\r\n")
     await within("the half-sent request's connection to close after its answer", 5_000, halfway.closed)
     expect(halfway.received()).toMatch(/^HTTP\/1\.1 200 /)
     expect(halfway.received().toLowerCase()).toContain("\r\nconnection: close\r\n")
     expect(halfway.received()).toContain('"replica":"replica-')
 
-    await within("the busy keep-alive connection to close once answered", 5_000, busy.closed)
+    await within("the busy keep-alive connection to close once answered", 10_000, busy.closed)
     expect(busy.received()).toMatch(/^HTTP\/1\.1 200 /)
-    expect(busy.received()).toContain('"slept_ms":1500')
+    expect(busy.received()).toContain('"slept_ms":4000')
 
-    const exit = await within("the balancer to exit after draining", 10_000 + 3_000, lb.exit)
-    const exitedAfterMs = Date.now() - signalledAt
+    const exit = await within("the balancer to exit after draining", 10_000 + 5_000, lb.exited)
     trickling = false
     await trickler
 
+    // It did not wait for DRAIN_TIMEOUT: its own account below says the deadline was not reached.
     expect(exit.code).toBe(0)
-    // Everything finished well before DRAIN_TIMEOUT, so it did not wait for it.
-    expect(exitedAfterMs).toBeLessThan(6_000)
     for (const outcome of await Promise.all(slow)) {
       expect(outcome.ok, JSON.stringify(outcome)).toBe(true)
       if (!outcome.ok) continue
       expect(outcome.reply.status).toBe(200)
-      expect(json(outcome.reply)).toMatchObject({ slept_ms: 1500 })
+      expect(json(outcome.reply)).toMatchObject({ slept_ms: 4000 })
     }
     // The trickle got whole answers or no connection at all: never a broken response.
     const outcomes = await Promise.all(trickle.map((entry) => entry.outcome))
@@ -197,11 +210,12 @@ describe("drain on SIGTERM", () => {
       messages.includes("during the drain") ? true : undefined,
     )
 
-    const exit = await within("the balancer to exit at its drain deadline", 5_000, lb.exit)
+    // A guard only: the 10 s request would hold a drain that did not cut it, and the log says it did.
+    const exit = await within("the balancer to exit at its drain deadline", 20_000, lb.exited)
     const exitedAfterMs = Date.now() - signalledAt
     expect(exit.code).toBe(0)
+    // Not before the deadline: a lower bound no machine's slowness can break.
     expect(exitedAfterMs).toBeGreaterThanOrEqual(900)
-    expect(exitedAfterMs).toBeLessThan(4_000)
 
     const outcome = await within("the long request to settle", 5_000, long)
     expect(outcome.ok, "the request cut by the drain must not look complete").toBe(false)
@@ -213,24 +227,29 @@ describe("drain on SIGTERM", () => {
   })
 
   it("exits at once when nothing is in flight", async () => {
-    const lb = await spawnBalancer({ REPLICAS: set.origins })
+    // A long DRAIN_TIMEOUT: a drain that waited for anything would wait for it, and say so. How soon
+    // it exits in seconds is measured in the fault suite (test/faults/sigterm.test.ts).
+    const lb = await spawnBalancer({ REPLICAS: set.origins, DRAIN_TIMEOUT: "60" })
     onTestFinished(() => lb.close())
     expect((await request(`${lb.url}/whoami`)).status).toBe(200)
-    const signalledAt = sigterm(lb)
-    const exit = await within("the idle balancer to exit", 5_000, lb.exit)
+    sigterm(lb)
+    const exit = await within("the idle balancer to exit", 30_000, lb.exited)
     expect(exit.code).toBe(0)
-    expect(Date.now() - signalledAt).toBeLessThan(1_500)
-    expect(logLine(exit.stdout, "drain finished")).toMatchObject({ cut: "0", finished: "0" })
+    expect(logLine(exit.stdout, "drain finished")).toMatchObject({
+      cut: "0",
+      finished: "0",
+      deadline_reached: "false",
+    })
   })
 
   it("in process: an idle balancer closes at once, idle keep-alive clients and all", async () => {
-    const lb = await startBalancer({ REPLICAS: set.origins })
+    // Waiting for the idle client would take DRAIN_TIMEOUT (60 s), past close's own limit: closing at
+    // all shows it did not wait. How soon, in milliseconds, is measured in the fault suite.
+    const lb = await startBalancer({ REPLICAS: set.origins, DRAIN_TIMEOUT: "60" })
     const idle = await rawConnection(lb.port)
     idle.socket.write("GET /whoami HTTP/1.1\r\nHost: lb\r\n\r\n")
     await waitFor("the keep-alive answer", () => (idle.received().includes("replica-") ? true : undefined))
-    const started = Date.now()
     await lb.close()
-    expect(Date.now() - started).toBeLessThan(500)
-    await within("the idle connection to be closed", 1_000, idle.closed)
+    await within("the idle connection to be closed", 10_000, idle.closed)
   })
 })

@@ -1,6 +1,7 @@
 // 64 MiB each way through a balancer process, hash-checked, while its memory stays flat: bodies are streamed, not buffered.
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest"
-import { type BalancerProcess, rssBytes, spawnBalancer } from "../support/balancer.ts"
+import { type BalancerProcess, spawnBalancer } from "../../src/process/balancer.ts"
+import { rssBytes } from "../../src/process/proc.ts"
 import { downloadSha256, json, uploadPattern } from "../support/http.ts"
 import { patternSha256 } from "../support/pattern.ts"
 import { type ReplicaSet, startReplicas } from "../support/replicas.ts"

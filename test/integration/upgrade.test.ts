@@ -1,15 +1,14 @@
 // WebSocket (and any `Upgrade:`) connections are proxied whole, and hold their lease while they are open.
 import { randomBytes } from "node:crypto"
 import { request as httpRequest } from "node:http"
-import { setTimeout as sleep } from "node:timers/promises"
 import { WebSocket } from "undici"
 import { describe, expect, it, onTestFinished } from "vitest"
 import { startBalancer } from "../support/balancer.ts"
 import { startCluster, useCluster } from "../support/cluster.ts"
-import { type Reply, readReply } from "../support/http.ts"
+import { hold, type Reply, readReply } from "../support/http.ts"
 import type { ReplicaSet } from "../support/replicas.ts"
 import { metricsView, replicasView, waitForNoLeases } from "../support/views.ts"
-import { within } from "../support/wait.ts"
+import { waitFor, within } from "../support/wait.ts"
 
 const MiB = 1024 * 1024
 
@@ -201,17 +200,34 @@ describe("upgrade failures", () => {
   })
 
   it("keeps the lease past LEASE_DURATION while the connection lasts", async () => {
-    const { lb } = await startCluster({ LEASE_DURATION: "1", LEASE_CLEANUP_INTERVAL: "1" })
+    const { set, lb } = await startCluster({ LEASE_DURATION: "1", LEASE_CLEANUP_INTERVAL: "1" })
+    const idOf = (name: string) => set.replicas.find((replica) => replica.name === name)!.id
     const client = await connect(wsUrl(lb.url))
-    // Long enough for the expiry fiber to run twice over a lease that was never renewed.
-    await sleep(2_500)
-    const metrics = await metricsView(lb.url)
-    expect(metrics.leases).toMatchObject({ active: 1, expired: 0 })
+    const held = idOf((await whoami(client)).replica)
+    // A witness: a plain request opened after the connection, whose lease nothing renews. Once the
+    // expiry sweep has taken it, the sweep has also passed the older connection's own deadline.
+    const witness = hold(`${lb.url}/slow?ms=30000`)
+    onTestFinished(() => witness.abort())
+    const witnessed = idOf((await witness.response).replica!)
+    expect(witnessed, "the witness went to the connection's replica").not.toBe(held)
+    const rows = await waitFor(
+      "the witness's lease to expire",
+      async () => {
+        const [rows, metrics] = await Promise.all([replicasView(lb.url), metricsView(lb.url)])
+        return metrics.leases.expired >= 1 ? { rows, leases: metrics.leases } : undefined
+      },
+      { timeoutMs: 15_000 },
+    )
+    const active = (id: string) => rows.rows.find((row) => row.id === id)!.active_leases
+    expect(rows.leases).toMatchObject({ active: 1, expired: 1 })
+    expect(active(witnessed)).toBe(0)
+    expect(active(held)).toBe(1)
     client.send("still there")
     expect(await client.next()).toBe("still there")
 
+    witness.abort()
     await client.close()
     const after = await waitForNoLeases(lb.url)
-    expect(after.metrics.leases.expired).toBe(0)
+    expect(after.metrics.leases.expired).toBe(1)
   })
 })

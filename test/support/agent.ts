@@ -22,6 +22,8 @@ export interface FakeAgent {
   /** The container id the agent reports for `replica`: the balancer's id for it. */
   readonly containerId: (replica: ReplicaServer) => string
   readonly setLoad: (replica: ReplicaServer, load: Load) => void
+  /** From now on reports these replicas instead: a service scaled, a task moved to this node. */
+  readonly setReplicas: (replicas: ReadonlyArray<ReplicaServer>) => void
   readonly polls: () => number
   readonly stop: () => Promise<void>
 }
@@ -30,8 +32,21 @@ export const SERVICE = "web-stress"
 export const NETWORK = "swarmguard-net"
 const IDLE: Load = { cpuPercent: 5, memoryPercent: 10, networkMbps: 0 }
 
-/** Listens on 127.0.0.254 (replicas count up from .2) and reports `replicas` as containers of `SERVICE`. */
-export const startAgent = async (replicas: ReadonlyArray<ReplicaServer>): Promise<FakeAgent> => {
+export interface AgentOptions {
+  /** 127.0.0.254 unless told (replicas count up from .2). */
+  readonly host?: string
+  /** A free one unless told. */
+  readonly port?: number
+  /** The `node` its reports name. */
+  readonly node?: string
+}
+
+/** Listens on loopback and reports `initial` as containers of `SERVICE`. */
+export const startAgent = async (
+  initial: ReadonlyArray<ReplicaServer>,
+  options: AgentOptions = {},
+): Promise<FakeAgent> => {
+  let replicas = initial
   const containerId = (replica: ReplicaServer) => `container-${replica.name}`
   const loads = new Map<string, Load>()
   let polls = 0
@@ -43,7 +58,7 @@ export const startAgent = async (replicas: ReadonlyArray<ReplicaServer>): Promis
     polls++
     const now = Date.now()
     const report = {
-      node: "loopback-node",
+      node: options.node ?? "loopback-node",
       timestamp: Math.floor(now / 1000),
       generated_at: now,
       containers: replicas.map((replica, slot) => {
@@ -72,15 +87,18 @@ export const startAgent = async (replicas: ReadonlyArray<ReplicaServer>): Promis
   })
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)
-    server.listen(0, "127.0.0.254", () => resolve())
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.254", () => resolve())
   })
-  const { port } = server.address() as AddressInfo
+  const { address, port } = server.address() as AddressInfo
   let running = true
   return {
-    node: `127.0.0.254:${port}`,
+    node: `${address}:${port}`,
     containerId,
     setLoad: (replica, load) => {
       loads.set(replica.name, load)
+    },
+    setReplicas: (next) => {
+      replicas = next
     },
     polls: () => polls,
     stop: async () => {

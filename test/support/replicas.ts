@@ -1,11 +1,12 @@
 /**
  * Real replica servers (node:http) on distinct loopback hosts, standing in for the balanced service:
- * each says who answered, streams and hashes large bodies, answers slowly or drops the connection on
- * demand, echoes WebSocket messages on `/ws`, and can be stopped and restarted on the same address.
+ * each says who answered, streams and hashes large bodies, answers slowly, stalls or drops the
+ * connection on demand, echoes WebSocket messages on `/ws`, counts the connections each path arrives
+ * on, and can be stopped and restarted on the same address.
  */
 import { createHash } from "node:crypto"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
+import type { AddressInfo, Socket } from "node:net"
 import { type Duplex, pipeline } from "node:stream"
 import { WebSocketServer } from "ws"
 import { patternStream } from "./pattern.ts"
@@ -24,10 +25,20 @@ export interface ReplicaServer {
   readonly hits: (path: string) => number
   /** Responses whose connection closed before they were complete (the peer gave up). */
   readonly aborted: () => number
+  /** The connections that carried at least one request to `path`: since start, open now, most open at once. */
+  readonly connections: (path: string) => PathConnections
+  /** From now on answers every request to `path` with `status` and a JSON body; undefined restores it. */
+  readonly setStatus: (path: string, status: number | undefined) => void
   /** Closes the listener and every connection, as a crashed replica would. */
   readonly stop: () => Promise<void>
   /** Listens again on the same address. */
   readonly restart: () => Promise<void>
+}
+
+export interface PathConnections {
+  readonly opened: number
+  readonly open: number
+  readonly peak: number
 }
 
 export interface ReplicaSet {
@@ -60,6 +71,30 @@ const numberParam = (url: URL, name: string, fallback: number): number => {
 interface Counters {
   readonly hits: Map<string, number>
   aborted: number
+  readonly connections: Map<string, { opened: number; open: number; peak: number }>
+  /** The paths each connection has carried so far. */
+  readonly pathsOf: WeakMap<Socket, Set<string>>
+  readonly statuses: Map<string, number>
+}
+
+/** Counts `socket` among the connections of `path`, the first time it carries a request there. */
+const countConnection = (counters: Counters, socket: Socket, path: string) => {
+  let paths = counters.pathsOf.get(socket)
+  if (paths === undefined) {
+    const carried = new Set<string>()
+    paths = carried
+    counters.pathsOf.set(socket, carried)
+    socket.once("close", () => {
+      for (const carriedPath of carried) counters.connections.get(carriedPath)!.open--
+    })
+  }
+  if (paths.has(path)) return
+  paths.add(path)
+  const count = counters.connections.get(path) ?? { opened: 0, open: 0, peak: 0 }
+  counters.connections.set(path, count)
+  count.opened++
+  count.open++
+  count.peak = Math.max(count.peak, count.open)
 }
 
 const handler =
@@ -67,14 +102,22 @@ const handler =
   (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? "/", "http://replica")
     counters.hits.set(url.pathname, (counters.hits.get(url.pathname) ?? 0) + 1)
+    countConnection(counters, req.socket, url.pathname)
     res.on("close", () => {
       if (!res.writableFinished) counters.aborted++
     })
     res.setHeader("x-replica", name)
+    const forced = counters.statuses.get(url.pathname)
+    if (forced !== undefined) {
+      req.resume()
+      sendJson(res, forced, { replica: name, status: forced })
+      return
+    }
     switch (url.pathname) {
       case "/reset":
-        // `?on=replica-N`: that replica drops the connection without answering, as a killed one would.
-        if (url.searchParams.get("on") === name) {
+        // `?on=replica-N` (repeatable): those replicas drop the connection without answering, as a
+        // killed one would.
+        if (url.searchParams.getAll("on").includes(name)) {
           req.socket.destroy()
           return
         }
@@ -112,6 +155,13 @@ const handler =
         const body = { replica: name, slept_ms: ms }
         const timer = setTimeout(() => (late ? sendJson(res, 200, body) : res.end(JSON.stringify(body))), ms)
         res.on("close", () => clearTimeout(timer))
+        return
+      }
+      case "/stall": {
+        // Half of a declared body, then silence until the peer gives up: a replica stuck mid-response.
+        const bytes = numberParam(url, "bytes", 1024)
+        res.writeHead(200, { "content-type": "application/octet-stream", "content-length": 2 * bytes })
+        res.write(Buffer.alloc(bytes, 0x61))
         return
       }
       case "/hop-by-hop":
@@ -182,14 +232,28 @@ const listen = (server: Server, host: string, port: number) =>
     })
   })
 
-const startReplica = async (index: number, wantedPort: number): Promise<ReplicaServer> => {
+const startReplica = async (
+  index: number,
+  wantedPort: number,
+  options: ReplicaOptions,
+): Promise<ReplicaServer> => {
   const name = `replica-${index + 1}`
   // 127.0.0.2, .3, .4, ...: distinct hosts, so ids and origins never depend on port numbers alone.
   const host = `127.0.0.${index + 2}`
-  const counters: Counters = { hits: new Map(), aborted: 0 }
+  const counters: Counters = {
+    hits: new Map(),
+    aborted: 0,
+    connections: new Map(),
+    pathsOf: new WeakMap(),
+    statuses: new Map(),
+  }
   const handle = handler(name, counters)
   const sockets = new WebSocketServer({ noServer: true })
-  const serve = () => createServer(handle).on("upgrade", upgradeHandler(name, counters, sockets))
+  const serve = () => {
+    const server = createServer(handle).on("upgrade", upgradeHandler(name, counters, sockets))
+    if (options.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = options.keepAliveTimeoutMs
+    return server
+  }
   let server = serve()
   const { port } = await listen(server, host, wantedPort)
   let running = true
@@ -228,14 +292,23 @@ const startReplica = async (index: number, wantedPort: number): Promise<ReplicaS
     id: `${host}:${port}`,
     hits: (path) => counters.hits.get(path) ?? 0,
     aborted: () => counters.aborted,
+    connections: (path) => ({ ...(counters.connections.get(path) ?? { opened: 0, open: 0, peak: 0 }) }),
+    setStatus: (path, status) => {
+      if (status === undefined) counters.statuses.delete(path)
+      else counters.statuses.set(path, status)
+    },
     stop,
     restart,
   }
 }
 
 /** Starts the replicas numbered `indices` on `port` (0: each its own free one), all or none. */
-const startGroup = async (indices: ReadonlyArray<number>, port: number): Promise<Array<ReplicaServer>> => {
-  const started = await Promise.allSettled(indices.map((index) => startReplica(index, port)))
+const startGroup = async (
+  indices: ReadonlyArray<number>,
+  port: number,
+  options: ReplicaOptions,
+): Promise<Array<ReplicaServer>> => {
+  const started = await Promise.allSettled(indices.map((index) => startReplica(index, port, options)))
   const replicas = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []))
   const failed = started.find((result) => result.status === "rejected")
   if (failed === undefined) return replicas
@@ -247,14 +320,14 @@ const startGroup = async (indices: ReadonlyArray<number>, port: number): Promise
  * One port for every replica, as containers of one service have (agents' discovery addresses them all
  * at `TARGET_PORT`): the first replica picks a free port and the others take it on their own hosts.
  */
-const startOnOnePort = (count: number): Promise<Array<ReplicaServer>> =>
+const startOnOnePort = (count: number, options: ReplicaOptions): Promise<Array<ReplicaServer>> =>
   waitFor(
     `${count} replicas to share one free port`,
     async () => {
-      const first = await startReplica(0, 0)
+      const first = await startReplica(0, 0, options)
       const rest = Array.from({ length: count - 1 }, (_, i) => i + 1)
       try {
-        return [first, ...(await startGroup(rest, first.port))]
+        return [first, ...(await startGroup(rest, first.port, options))]
       } catch {
         // The port was taken on another host: try another.
         await first.stop()
@@ -267,12 +340,16 @@ const startOnOnePort = (count: number): Promise<Array<ReplicaServer>> =>
 export interface ReplicaOptions {
   /** Every replica on the same port (each on its own host), for discovery through agents. */
   readonly samePort?: boolean
+  /** How long the replicas keep an idle connection open; Node's default (5 s) unless told. */
+  readonly keepAliveTimeoutMs?: number
 }
 
 /** Starts `count` replicas (at most 252: one loopback host each, from 127.0.0.2), each on a free port. */
 export const startReplicas = async (count = 3, options: ReplicaOptions = {}): Promise<ReplicaSet> => {
   const indices = Array.from({ length: count }, (_, index) => index)
-  const replicas = options.samePort ? await startOnOnePort(count) : await startGroup(indices, 0)
+  const replicas = options.samePort
+    ? await startOnOnePort(count, options)
+    : await startGroup(indices, 0, options)
   const stopAll = async () => {
     await Promise.all(replicas.map((replica) => replica.stop()))
   }

@@ -1,15 +1,26 @@
 /**
  * Background stress consumes the real resource: CPU time, resident memory and bytes written, as the
  * kernel counts them for the workload's process (what an agent reading /proc or cgroups would see).
- * Bounds are loose: the machine is shared, and these tests prove "it burns", not a benchmark.
+ * The machine is shared, so nothing here depends on how much of it the workload gets: CPU is judged
+ * by what the process asked the scheduler for, and traffic is awaited until it has flowed, then held
+ * to the most the asked rate allows.
  */
 import { setTimeout as sleep } from "node:timers/promises"
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from "vitest"
 import { readCounters } from "../../agent/process/proc.ts"
+import { schedWindow } from "../support/schedstat.ts"
 import { waitFor } from "../support/wait.ts"
 import { startWorkload, type Workload } from "./app.ts"
 
 const MIB = 1024 * 1024
+/** Bytes per second in one megabit per second. */
+const BYTES_PER_MBIT = 125_000
+
+/**
+ * The most a sender at `mbps` may have written in `seconds`: its rate, the quarter second of credit its
+ * token bucket holds, and one 64 KiB write rounding it up.
+ */
+const mostSent = (mbps: number, seconds: number) => mbps * BYTES_PER_MBIT * (seconds + 0.25) + 64 * 1024
 
 let app: Workload
 
@@ -38,16 +49,23 @@ const status = async () => (await app.json("/stress/status")).body
 
 describe("web-stress background stress", () => {
   it("/stress/cpu?target=50 burns about half a core, and stops by itself after its duration", async () => {
-    const { status: code, body } = await app.json("/stress/cpu?target=50&duration=2")
+    const { status: code, body } = await app.json("/stress/cpu?target=50&duration=30")
     expect(code).toBe(200)
     expect(body.stress.target.cpu_percent).toBe(50)
     expect(body.stress.applied.cpu_workers).toBe(1)
 
-    const rate = await cpuRate(1500)
-    expect(rate).toBeGreaterThan(0.25 * 0.5)
-    // Duty-cycled, not a spinning core.
-    expect(rate).toBeLessThan(0.85)
+    // A window well inside the job: the burner is runnable half of each 100 ms slice, on a core or
+    // waiting for one, however busy the machine is.
+    const window = await schedWindow(app.pid)
+    await sleep(1500)
+    const asked = await window.end()
+    expect(asked.running, "it burns").toBeGreaterThan(0)
+    expect(asked.running + asked.waiting, JSON.stringify(asked)).toBeGreaterThan(0.35)
+    // Duty-cycled, not a spinning core: a busy machine can only lower what it gets.
+    expect(asked.running, JSON.stringify(asked)).toBeLessThan(0.85)
 
+    // A short job in its place ends by itself.
+    expect((await app.json("/stress/cpu?target=50&duration=1")).body.stress.jobs).toHaveLength(1)
     await waitFor("the CPU stress to end after its duration", async () =>
       (await status()).active ? undefined : true,
     )
@@ -82,17 +100,25 @@ describe("web-stress background stress", () => {
     const before = await readCounters(app.pid)
     const sentBefore = (await status()).applied.network_sent_bytes
     const start = performance.now()
-    await sleep(1500)
+    // Two seconds' worth, awaited rather than slept for: a busy machine only makes it take longer.
+    const goal = 2 * 80 * BYTES_PER_MBIT
+    const sentAfter = await waitFor(
+      "two seconds' worth of traffic at 80 Mbit/s",
+      async () => {
+        const sent = (await status()).applied.network_sent_bytes
+        return sent - sentBefore >= goal ? sent : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 20 },
+    )
     const after = await readCounters(app.pid)
-    const sentAfter = (await status()).applied.network_sent_bytes
     const seconds = (performance.now() - start) / 1000
-    const expected = 80 * 125_000 * seconds
-    // Written by the process's system calls (the loopback sink reads as much back, in rchar).
-    const written = after.writtenBytes - before.writtenBytes
-    expect(written).toBeGreaterThan(0.5 * expected)
-    expect(written).toBeLessThan(1.5 * expected)
-    expect(after.readBytes - before.readBytes).toBeGreaterThan(0.5 * expected)
-    expect(sentAfter - sentBefore).toBeGreaterThan(0.5 * expected)
+    const sent = sentAfter - sentBefore
+    // Never faster than asked, however fast the machine.
+    expect(sent).toBeLessThanOrEqual(mostSent(80, seconds))
+    // Written by the process's system calls, and read back by its loopback sink (rchar): what is still
+    // queued in user space or the kernel's socket buffers is a few MiB at most.
+    expect(after.writtenBytes - before.writtenBytes).toBeGreaterThan(0.5 * sent)
+    expect(after.readBytes - before.readBytes).toBeGreaterThan(0.5 * sent)
   })
 
   it("/stress/incremental adds to the load; /stress/cpu replaces only the CPU part", async () => {
@@ -109,13 +135,33 @@ describe("web-stress background stress", () => {
   })
 
   it("ramps linearly to the target", async () => {
-    await app.json("/stress/cpu?target=100&duration=4&ramp=2")
-    await sleep(1000)
-    const { target, jobs } = await status()
-    expect(jobs[0].ramp_progress).toBeGreaterThan(0.35)
-    expect(jobs[0].ramp_progress).toBeLessThan(0.8)
-    expect(target.cpu_percent).toBeGreaterThan(35)
-    expect(target.cpu_percent).toBeLessThan(80)
+    const first = (await app.json("/stress/cpu?target=100&duration=30&ramp=3")).body.stress
+    // Every status along the ramp, until it is complete: each must sit on the line from 0 to 100 %.
+    const samples = [first]
+    await waitFor(
+      "the ramp to complete",
+      async () => {
+        const sample = await status()
+        samples.push(sample)
+        return sample.target.cpu_percent === 100 ? true : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 20 },
+    )
+    for (const { target, jobs } of samples) {
+      const [job] = jobs
+      // Both figures are rounded to hundredths, hence a hundredth of tolerance.
+      expect(Math.abs(job.ramp_progress - Math.min(1, job.elapsed_s / job.ramp_s))).toBeLessThanOrEqual(0.01)
+      expect(Math.abs(target.cpu_percent - 100 * job.ramp_progress)).toBeLessThanOrEqual(0.5)
+    }
+    const progress = samples.map((sample) => sample.jobs[0].ramp_progress)
+    expect(progress).toEqual([...progress].sort((a, b) => a - b))
+    expect(progress[0]).toBeLessThan(0.5)
+    // Seen on its way, not only at its ends.
+    expect(
+      progress.some((value) => value > 0 && value < 1),
+      JSON.stringify(progress),
+    ).toBe(true)
+    expect(samples.at(-1)!.target.cpu_percent).toBe(100)
   })
 
   it("/stress/stop ends CPU, memory and network stress at once", async () => {
@@ -156,15 +202,22 @@ describe("web-stress background stress", () => {
       return applied.network_peer === null ? undefined : applied.network_peer
     })
     const before = (await sink.json("/metrics")).body.sink.received_bytes
-    await sleep(1000)
-    const received = (await sink.json("/metrics")).body.sink.received_bytes - before
-    expect(received).toBeGreaterThan(0.5 * 40 * 125_000)
-    expect(received).toBeLessThan(1.5 * 40 * 125_000)
+    const start = performance.now()
+    // A second's worth, awaited rather than slept for: a busy machine only makes it take longer.
+    const received = await waitFor(
+      "the sink to receive a second's worth at 40 Mbit/s",
+      async () => {
+        const bytes = (await sink.json("/metrics")).body.sink.received_bytes - before
+        return bytes >= 40 * BYTES_PER_MBIT ? bytes : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 20 },
+    )
+    // Never faster than asked; the socket buffers' backlog from before the window counts too.
+    expect(received).toBeLessThanOrEqual(mostSent(40, (performance.now() - start) / 1000) + 8 * MIB)
     expect((await sender.json("/stress/status")).body.applied.network_loopback_received_bytes).toBe(0)
 
-    const start = performance.now()
+    // SIGTERM while stressed: a clean exit (the helper kills it, and fails, after 10 s).
     expect(await sender.stop()).toBe(0)
-    expect(performance.now() - start).toBeLessThan(3000)
     expect(sender.stdout()).toContain('"event":"stopped"')
   })
 })

@@ -28,7 +28,10 @@ export interface Row {
   readonly cpu: Record<string, number>
   /** The busiest replica's CPU, percent of its own CPU allowance (100 = saturated). */
   readonly cpu_max: number
-  /** Coefficient of variation (standard deviation ÷ mean) of per-replica CPU, percent of allowance. */
+  /**
+   * Coefficient of variation (standard deviation ÷ mean) of per-replica CPU taken as percent of each
+   * one's allowance, itself in percent: 15 means the spread is 15 % of the mean.
+   */
   readonly cpu_cv: number
   /** Requests served per replica in each one-second window of the run, oldest first. */
   readonly per_second: ReadonlyArray<Record<string, number>>
