@@ -39,7 +39,10 @@ export type Outcome = (typeof OUTCOMES)[number]
 
 /** What the data plane needs of an upstream connection pool to retire it. */
 export interface Closeable {
+  /** Closes once the requests under way are done. */
   readonly close: () => Promise<unknown>
+  /** Closes now, failing whatever is under way. */
+  readonly destroy: () => Promise<unknown>
 }
 
 export class Endpoint {

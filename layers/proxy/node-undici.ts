@@ -79,9 +79,11 @@ export const layer = Layer.scoped(
       }
       return endpoint.upstream as Pool
     }
+    // Runs after the drain: whatever is still under way (a connection attempt, a request whose client
+    // was cut at the deadline) is past DRAIN_TIMEOUT, and a graceful close would wait for it.
     yield* Effect.addFinalizer(() =>
       Effect.promise(() =>
-        Promise.allSettled(pool.endpoints().map((endpoint) => endpoint.upstream?.close())),
+        Promise.allSettled(pool.endpoints().map((endpoint) => endpoint.upstream?.destroy())),
       ),
     )
 
@@ -111,15 +113,17 @@ export const layer = Layer.scoped(
       forward(context, req, res)
     }
 
+    // Node refuses a head timeout longer than the whole request's; the shorter one bounds both.
+    const headerTimeoutMs = Math.min(config.clientHeaderTimeoutMs, config.clientRequestTimeoutMs)
     const server = createServer(
       {
         keepAliveTimeout: config.clientKeepAliveTimeoutMs,
-        headersTimeout: config.clientHeaderTimeoutMs,
+        headersTimeout: headerTimeoutMs,
         requestTimeout: config.clientRequestTimeoutMs,
         maxHeaderSize: config.clientMaxHeaderBytes,
         // Node enforces the two timeouts above only when it checks its connections: by default every
         // 30 s, which would let a slowloris client hold a connection far past CLIENT_HEADER_TIMEOUT.
-        connectionsCheckingInterval: Math.min(1000, config.clientHeaderTimeoutMs / 2),
+        connectionsCheckingInterval: Math.min(1000, headerTimeoutMs / 2),
       },
       handle,
     )

@@ -52,6 +52,7 @@ describe("ReplicaPool and discovery", () => {
           closed++
           return Promise.resolve()
         },
+        destroy: () => Promise.reject(new Error("a retired endpoint's requests may finish")),
       }
       a!.picks = 5
       a!.health.healthy = false
