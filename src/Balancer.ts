@@ -1,5 +1,6 @@
 /** The balancer composed from the layers that `LB_ALGORITHM` and the discovery settings call for. */
 import { Effect, Layer } from "effect"
+import { layer as adminLayer } from "../layers/admin/http.ts"
 import { layer as agentReportsLayer } from "../layers/agent-reports/http.ts"
 import { layer as agentDiscoveryLayer } from "../layers/discovery/agents.ts"
 import { layer as staticDiscoveryLayer } from "../layers/discovery/static.ts"
@@ -9,23 +10,11 @@ import { layer as agentMetricsLayer } from "../layers/metrics-source/agents.ts"
 import { layer as noMetricsLayer } from "../layers/metrics-source/none.ts"
 import { layer as consecutiveOutliersLayer } from "../layers/outlier-detector/consecutive.ts"
 import { layer as proxyLayer } from "../layers/proxy/node-undici.ts"
-import { layer as adaptiveLayer } from "../layers/selector/adaptive.ts"
-import { layer as hybridLayer } from "../layers/selector/hybrid.ts"
-import { layer as leaseLayer } from "../layers/selector/lease.ts"
-import { layer as metricsLayer } from "../layers/selector/metrics.ts"
-import { layer as roundRobinLayer } from "../layers/selector/round-robin.ts"
+import { selectorLayers } from "../layers/selector/registry.ts"
 import { LbConfig } from "./Config.ts"
-import type { Algorithm } from "./domain/Algorithm.ts"
 import { ReplicaPool } from "./ReplicaPool.ts"
+import { Router } from "./Router.ts"
 import { RoutingStats } from "./RoutingStats.ts"
-
-const selectorLayers = {
-  lease: leaseLayer,
-  metrics: metricsLayer,
-  hybrid: hybridLayer,
-  "round-robin": roundRobinLayer,
-  adaptive: adaptiveLayer,
-} satisfies Record<Algorithm, unknown>
 
 /** Static `REPLICAS` replace the agents for discovery; then there are no metrics to read either. */
 const sourcesLayer = Layer.unwrapEffect(
@@ -38,10 +27,23 @@ const sourcesLayer = Layer.unwrapEffect(
 
 const selectorLayer = Layer.unwrapEffect(Effect.map(LbConfig, (config) => selectorLayers[config.algorithm]))
 
-/** The whole balancer, given its configuration and an HTTP client for the control plane. */
+/**
+ * The whole balancer, given its configuration and an HTTP client for the control plane: the sources
+ * feed the replica pool; the rules that read and write its endpoints (health, ejection, leases, stats,
+ * the selector) sit on it; the router combines them per request; the data plane and the admin views
+ * are on top.
+ */
 export const BalancerLayer = proxyLayer.pipe(
-  Layer.provideMerge(selectorLayer),
+  Layer.provideMerge(Layer.merge(Router.layer, adminLayer)),
+  Layer.provideMerge(
+    Layer.mergeAll(
+      httpHealthLayer,
+      consecutiveOutliersLayer,
+      memoryLeaseLayer,
+      RoutingStats.layer,
+      selectorLayer,
+    ),
+  ),
   Layer.provideMerge(ReplicaPool.layer),
-  Layer.provideMerge(Layer.merge(httpHealthLayer, consecutiveOutliersLayer)),
-  Layer.provideMerge(Layer.mergeAll(sourcesLayer, memoryLeaseLayer, RoutingStats.layer)),
+  Layer.provideMerge(sourcesLayer),
 )

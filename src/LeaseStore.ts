@@ -1,14 +1,15 @@
 /**
- * Active leases per replica. A lease is taken when a request is routed and released when it ends;
- * `LEASE_DURATION` only guards against leaks. `acquire`/`release` are synchronous because the data
- * plane calls them per request; expiry runs in a background fiber.
+ * Leases on endpoints: one is taken when a request is routed and released when it ends, and the
+ * endpoint's `active` count is the number it holds. `LEASE_DURATION` only guards against leaks.
+ * `acquire`/`release` are synchronous because the data plane calls them per request; expiry runs in a
+ * background fiber.
  */
 import { Context, type Effect } from "effect"
-import type { ReplicaId } from "./domain/Replica.ts"
+import type { Endpoint } from "./Endpoint.ts"
 
 export interface Lease {
   readonly id: number
-  readonly replicaId: ReplicaId
+  readonly endpoint: Endpoint
   readonly expiresAt: number
 }
 
@@ -20,7 +21,7 @@ export interface LeaseTotals {
 }
 
 export interface LeaseStoreShape {
-  readonly acquire: (replicaId: ReplicaId) => Lease
+  readonly acquire: (endpoint: Endpoint) => Lease
   /**
    * The same lease with a new `LEASE_DURATION` from now, for work that rightly outlives one (an
    * upgraded connection). A lease that expired meanwhile is taken anew.
@@ -28,7 +29,6 @@ export interface LeaseStoreShape {
   readonly renew: (lease: Lease) => Lease
   /** Idempotent: a lease already released or expired is left alone. */
   readonly release: (lease: Lease) => void
-  readonly active: (replicaId: ReplicaId) => number
   readonly totals: () => LeaseTotals
   /** Expires every lease due now; returns how many. The layer's fiber runs it on a schedule. */
   readonly expireDue: Effect.Effect<number>

@@ -14,6 +14,8 @@ export interface ReplicaMetrics {
 
 export interface MetricsSourceShape {
   readonly get: (replicaId: ReplicaId) => ReplicaMetrics | undefined
+  /** Changes whenever `get` may answer differently, so readers can copy the samples once per change. */
+  readonly version: () => number
   /** Failed polls per source (agent node) since start; empty when nothing is polled. */
   readonly pollFailures: () => Readonly<Record<string, number>>
 }

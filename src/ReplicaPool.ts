@@ -1,116 +1,132 @@
 /**
- * The replicas a request may go to: the healthy ones that are not ejected, or — when none is healthy
- * but some are known — all of them (panic mode: better to try than to fail everything, as Envoy does).
+ * The endpoints of the balanced service, one per replica, kept in step with discovery: a replica that
+ * appears gets a new Endpoint, one that leaves is retired with all its state (as linkerd's pool applies
+ * discovery's adds and removes). And the candidates a request may go to: the healthy endpoints that
+ * are not ejected, or — when none is healthy but some are known — all of them (panic mode: better to
+ * try than to fail everything, as Envoy does).
  *
- * Slow start (`SLOW_START`): a replica that joins a running pool, or comes back from being unhealthy
- * or ejected, gets a share that ramps from 10 % to 100 % over the window, like HAProxy's `slowstart`
- * and Envoy's slow-start mode, so a cold replica is not handed a least-loaded algorithm's whole herd.
+ * Slow start (`SLOW_START`): an endpoint that joins a running pool, turns healthy again or is
+ * readmitted has its effective weight ramp from 10 % to 100 % of its weight over the window, as
+ * Envoy's slow-start factor scales a host's weight, so a cold replica is not handed a least-loaded
+ * algorithm's whole herd. Selectors apply the weight; the pool only sets it.
  */
-import { Context, Effect, Layer, Runtime } from "effect"
+import { Context, Effect, FiberSet, Layer } from "effect"
 import { LbConfig } from "./Config.ts"
 import { Discovery } from "./Discovery.ts"
 import type { Replica, ReplicaId } from "./domain/Replica.ts"
-import { HealthProbe } from "./HealthProbe.ts"
-import { OutlierDetector } from "./OutlierDetector.ts"
+import { Endpoint } from "./Endpoint.ts"
+import { MetricsSource } from "./MetricsSource.ts"
 
-/** A warming replica's share never starts below this, so it gets traffic to warm up with. */
+/** A warming endpoint's weight never starts below this share, so it gets traffic to warm up with. */
 const SLOW_START_FLOOR = 0.1
 
+/** While an endpoint warms, its weight is stepped this many times over the window. */
+const SLOW_START_STEPS = 100
+
 export interface Candidates {
-  readonly replicas: ReadonlyArray<Replica>
+  /** Never empty unless no replica is known. */
+  readonly endpoints: ReadonlyArray<Endpoint>
+  /** Chosen among every known endpoint because none is healthy. */
   readonly panic: boolean
-  /**
-   * Undefined unless some candidate is in slow start. Then: whether this pick must pass over
-   * `replica` to hold its share down; it answers so for the share the ramp withholds.
-   */
-  readonly deferred: ((replica: Replica) => boolean) | undefined
+  /** Every candidate has the same effective weight, so selectors may leave weights aside. */
+  readonly uniform: boolean
 }
 
 export interface ReplicaPoolShape {
-  /** Cached until discovery, health, ejections or a slow start change: cheap enough per request. */
+  /** Every known endpoint, in discovery's order. */
+  readonly endpoints: () => ReadonlyArray<Endpoint>
+  /** Cached until discovery, a health or ejection change, or a slow-start step: cheap per request. */
   readonly candidates: () => Candidates
-}
-
-interface Warming {
-  readonly since: number
-  /** Picks it was offered minus the share it should have had: it is passed over while ahead. */
-  credit: number
+  /** An endpoint's health or ejection changed: the candidates are rebuilt at the next read. */
+  readonly invalidate: () => void
 }
 
 export class ReplicaPool extends Context.Tag("swarmguard/ReplicaPool")<ReplicaPool, ReplicaPoolShape>() {
-  static readonly layer = Layer.effect(
+  static readonly layer = Layer.scoped(
     ReplicaPool,
     Effect.gen(function* () {
       const config = yield* LbConfig
       const discovery = yield* Discovery
-      const health = yield* HealthProbe
-      const outliers = yield* OutlierDetector
+      const metrics = yield* MetricsSource
       const clock = yield* Effect.clock
-      const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+      // Panic is noticed on the data plane, outside any fiber: it logs through this layer's runtime.
+      const run = yield* FiberSet.makeRuntime<never>()
       const slowStartMs = config.slowStartMs
+      const stepMs = slowStartMs / SLOW_START_STEPS
+
+      let endpoints: ReadonlyArray<Endpoint> = []
+      const byId = new Map<ReplicaId, Endpoint>()
+      /** Replicas that join after the pool first had some ramp up; the first ones do not. */
+      let populated = false
       let seenDiscovery = -1
-      let seenHealth = -1
-      let seenOutliers = -1
-      let cached: Candidates = { replicas: [], panic: false, deferred: undefined }
-      const warming = new Map<ReplicaId, Warming>()
-      /** When the next slow start ends: the cache is rebuilt then. */
-      let warmUntil = Number.POSITIVE_INFINITY
+      let seenMetrics = -1
+      let stale = true
+      /** When a warming endpoint's weight next steps up: the candidates are rebuilt then. */
+      let rampDueAt = Number.POSITIVE_INFINITY
+      let cached: Candidates = { endpoints: [], panic: false, uniform: true }
 
-      /** Deterministic shares: the replica takes a pick only while its credit has not run ahead. */
-      const deferred = (replica: Replica): boolean => {
-        const warm = warming.get(replica.id)
-        if (warm === undefined) return false
-        const elapsed = clock.unsafeCurrentTimeMillis() - warm.since
-        const share = Math.max(SLOW_START_FLOOR, Math.min(1, elapsed / slowStartMs))
-        warm.credit += share
-        // Ten shares of 0.1 make one pick, though in floating point they add up to 0.999….
-        if (warm.credit < 1 - 1e-9) return true
-        warm.credit -= 1
-        return false
-      }
-
-      /** When each replica was first seen; those of the first non-empty discovery count as always there. */
-      const joinedAt = new Map<ReplicaId, number>()
-
-      /** When the replica last came into rotation: it joined, turned healthy, or was readmitted. */
-      const inSince = (replicaId: ReplicaId): number =>
-        Math.max(
-          joinedAt.get(replicaId) ?? Number.NEGATIVE_INFINITY,
-          health.state(replicaId)?.changedAt ?? Number.NEGATIVE_INFINITY,
-          outliers.state(replicaId)?.readmittedAt ?? Number.NEGATIVE_INFINITY,
-        )
-
-      const updateWarming = (
-        known: ReadonlyArray<Replica>,
-        replicas: ReadonlyArray<Replica>,
-        now: number,
-      ) => {
+      /** Applies discovery's current set: unchanged replicas keep their endpoint, the rest come and go. */
+      const applyDiscovery = (replicas: ReadonlyArray<Replica>) => {
         // The first replicas of a pool all start together: there is no herd to spare them.
-        const firstSeenAt = joinedAt.size === 0 ? Number.NEGATIVE_INFINITY : now
-        for (const replica of known) if (!joinedAt.has(replica.id)) joinedAt.set(replica.id, firstSeenAt)
-        if (joinedAt.size > 2 * known.length + 16) {
-          const current = new Set(known.map((replica) => replica.id))
-          for (const id of joinedAt.keys()) if (!current.has(id)) joinedAt.delete(id)
+        const joinedAt = populated ? clock.unsafeCurrentTimeMillis() : Number.NEGATIVE_INFINITY
+        populated ||= replicas.length > 0
+        const next = replicas.map((replica) => {
+          const known = byId.get(replica.id)
+          return known !== undefined && known.replica.origin === replica.origin
+            ? known
+            : new Endpoint(replica, joinedAt)
+        })
+        const kept = new Set(next)
+        for (const endpoint of endpoints) {
+          if (kept.has(endpoint)) continue
+          endpoint.retired = true
+          // Its in-flight requests still hold their connections: the pool closes once they finish.
+          void endpoint.upstream?.close()
         }
-        const stillWarming = new Set<ReplicaId>()
-        warmUntil = Number.POSITIVE_INFINITY
-        for (const replica of replicas) {
-          const since = inSince(replica.id)
-          if (now >= since + slowStartMs) continue
-          stillWarming.add(replica.id)
-          warmUntil = Math.min(warmUntil, since + slowStartMs)
-          if (warming.get(replica.id)?.since !== since) warming.set(replica.id, { since, credit: 0 })
-        }
-        for (const id of warming.keys()) if (!stillWarming.has(id)) warming.delete(id)
+        byId.clear()
+        for (const endpoint of next) byId.set(endpoint.id, endpoint)
+        endpoints = next
       }
 
-      const recompute = (now: number) => {
-        const known = discovery.current()
-        const healthy = known.filter((replica) => health.isHealthy(replica.id))
-        const admitted = healthy.filter((replica) => !outliers.isEjected(replica.id))
+      /** Brings the endpoints up to date with discovery and the metrics; cheap when nothing changed. */
+      const sync = () => {
+        const discoveryVersion = discovery.version()
+        const metricsVersion = metrics.version()
+        if (discoveryVersion === seenDiscovery && metricsVersion === seenMetrics) return
+        if (discoveryVersion !== seenDiscovery) {
+          seenDiscovery = discoveryVersion
+          applyDiscovery(discovery.current())
+          stale = true
+        }
+        seenMetrics = metricsVersion
+        for (const endpoint of endpoints) endpoint.metrics = metrics.get(endpoint.id)
+      }
+
+      /** Sets each candidate's effective weight; returns whether they are all equal. */
+      const weigh = (candidates: ReadonlyArray<Endpoint>, now: number): boolean => {
+        rampDueAt = Number.POSITIVE_INFINITY
+        let uniform = true
+        for (const endpoint of candidates) {
+          let weight = endpoint.weight
+          const warmFor = now - endpoint.inSince
+          if (slowStartMs > 0 && warmFor < slowStartMs) {
+            weight *= Math.max(SLOW_START_FLOOR, warmFor / slowStartMs)
+            rampDueAt = Math.min(rampDueAt, now + stepMs)
+          }
+          endpoint.effectiveWeight = weight
+          uniform &&= weight === candidates[0]!.effectiveWeight
+        }
+        return uniform
+      }
+
+      const rebuild = (now: number) => {
+        stale = false
+        const known = endpoints
+        const healthy = known.filter((endpoint) => endpoint.health.healthy)
+        const admitted = healthy.filter((endpoint) => !endpoint.ejected)
         const panic = healthy.length === 0 && known.length > 0
         if (panic && !cached.panic) {
-          runFork(
+          run(
             Effect.logError("no replica is healthy: routing to all known replicas (panic mode)").pipe(
               Effect.annotateLogs({ known: known.length }),
             ),
@@ -118,29 +134,23 @@ export class ReplicaPool extends Context.Tag("swarmguard/ReplicaPool")<ReplicaPo
         }
         // Ejection never empties the pool by itself: the cap on ejections leaves one replica at least,
         // and should the rest be unhealthy, the healthy ones are still better than none.
-        const replicas = panic ? known : admitted.length > 0 ? admitted : healthy
-        if (slowStartMs > 0) updateWarming(known, replicas, now)
-        cached = { replicas, panic, deferred: warming.size > 0 ? deferred : undefined }
+        const candidates = panic ? known : admitted.length > 0 ? admitted : healthy
+        cached = { endpoints: candidates, panic, uniform: weigh(candidates, now) }
       }
 
       return {
+        endpoints: () => {
+          sync()
+          return endpoints
+        },
         candidates: () => {
-          const discoveryVersion = discovery.version()
-          const healthVersion = health.version()
-          const outliersVersion = outliers.version()
+          sync()
           const now = slowStartMs > 0 ? clock.unsafeCurrentTimeMillis() : 0
-          if (
-            discoveryVersion !== seenDiscovery ||
-            healthVersion !== seenHealth ||
-            outliersVersion !== seenOutliers ||
-            now >= warmUntil
-          ) {
-            seenDiscovery = discoveryVersion
-            seenHealth = healthVersion
-            seenOutliers = outliersVersion
-            recompute(now)
-          }
+          if (stale || now >= rampDueAt) rebuild(now)
           return cached
+        },
+        invalidate: () => {
+          stale = true
         },
       }
     }),

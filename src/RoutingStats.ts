@@ -1,20 +1,17 @@
 /**
  * What the balancer did, counted on the data plane (plain counters, no allocation per request) and
- * summarised as the PRD's `GET /metrics` JSON.
+ * summarised as the PRD's `GET /metrics` JSON. What each replica was sent is counted on its endpoint,
+ * and leaves with it.
  */
 import { Context, Effect, Layer } from "effect"
 import type { ReplicaId } from "./domain/Replica.ts"
+import { type Endpoint, OUTCOMES } from "./Endpoint.ts"
+import { ReplicaPool } from "./ReplicaPool.ts"
 import type { Decision } from "./Selector.ts"
 
 /** Requests per second is averaged over this many trailing seconds. */
 const RATE_WINDOW_SECONDS = 10
 
-/**
- * How an attempt on a replica ended: its status class, `error` when the replica failed before
- * answering (refused, reset, timed out), `aborted` when the client left before the answer.
- */
-export const OUTCOMES = ["2xx", "3xx", "4xx", "5xx", "error", "aborted"] as const
-export type Outcome = (typeof OUTCOMES)[number]
 const ERROR = OUTCOMES.indexOf("error")
 const ABORTED = OUTCOMES.indexOf("aborted")
 
@@ -26,14 +23,6 @@ export const ROUTING_TIME_BOUNDS_SECONDS = [
   0.000_002_5, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
   0.01,
 ] as const
-
-/** What was routed to one replica; outcome counts are indexed like `OUTCOMES`. */
-export interface ReplicaCounts {
-  readonly id: ReplicaId
-  readonly name: string
-  readonly picks: number
-  readonly outcomes: ReadonlyArray<number>
-}
 
 /** Routing times: per-bucket counts (not cumulative), the last one above every bound. */
 export interface RoutingTimes {
@@ -73,29 +62,20 @@ export interface RoutingStatsShape {
   readonly recordDecision: (decision: Decision, routingTimeMs: number, panic: boolean) => void
   readonly recordRetry: () => void
   readonly recordRetryDenied: () => void
-  /** The replica an attempt was routed to answered with `status` (the final one, not 1xx). */
-  readonly recordResponse: (replicaId: ReplicaId, status: number) => void
+  /** The endpoint an attempt was routed to answered with `status` (the final one, not 1xx). */
+  readonly recordResponse: (endpoint: Endpoint, status: number) => void
   /** An attempt ended without a response: the replica failed, or the client left first. */
-  readonly recordNoResponse: (replicaId: ReplicaId, outcome: "error" | "aborted") => void
+  readonly recordNoResponse: (endpoint: Endpoint, outcome: "error" | "aborted") => void
   readonly recordFailure: (kind: FailureKind) => void
-  readonly decisionsFor: (replicaId: ReplicaId) => number
-  /** Every replica ever routed to, with its counts: live views, read them at once. */
-  readonly replicaCounts: () => Iterable<ReplicaCounts>
   readonly routingTimes: () => RoutingTimes
   readonly snapshot: () => StatsSnapshot
-}
-
-interface MutableCounts {
-  readonly id: ReplicaId
-  readonly name: string
-  picks: number
-  readonly outcomes: Array<number>
 }
 
 export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<RoutingStats, RoutingStatsShape>() {
   static readonly layer = Layer.effect(
     RoutingStats,
     Effect.gen(function* () {
+      const pool = yield* ReplicaPool
       // Data-plane counters read the clock service synchronously (TestClock in tests).
       const clock = yield* Effect.clock
       const startedAt = clock.unsafeCurrentTimeMillis()
@@ -108,7 +88,6 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
       let panics = 0
       let retries = 0
       let retriesDenied = 0
-      const perReplica = new Map<ReplicaId, MutableCounts>()
       const timeBuckets = new Array<number>(ROUTING_TIME_BOUNDS_SECONDS.length + 1).fill(0)
       const responses = [0, 0, 0, 0, 0, 0]
       const failures: Record<FailureKind, number> = {
@@ -163,14 +142,7 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
           )
             bucket++
           timeBuckets[bucket]!++
-          const { id, name } = decision.replica
-          let counts = perReplica.get(id)
-          if (counts === undefined) {
-            // Once per replica, not per request.
-            counts = { id, name, picks: 0, outcomes: new Array<number>(OUTCOMES.length).fill(0) }
-            perReplica.set(id, counts)
-          }
-          counts.picks++
+          decision.endpoint.picks++
           if (decision.freshMetrics !== undefined) {
             metricsDecisions++
             if (decision.freshMetrics) freshDecisions++
@@ -184,21 +156,17 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
         recordRetryDenied: () => {
           retriesDenied++
         },
-        recordResponse: (replicaId, status) => {
+        recordResponse: (endpoint, status) => {
           const statusClass = Math.min(5, Math.floor(status / 100))
           responses[statusClass]!++
-          const counts = perReplica.get(replicaId)
-          if (counts !== undefined) counts.outcomes[Math.max(0, statusClass - 2)]!++
+          endpoint.outcomes[Math.max(0, statusClass - 2)]!++
         },
-        recordNoResponse: (replicaId, outcome) => {
-          const counts = perReplica.get(replicaId)
-          if (counts !== undefined) counts.outcomes[outcome === "error" ? ERROR : ABORTED]!++
+        recordNoResponse: (endpoint, outcome) => {
+          endpoint.outcomes[outcome === "error" ? ERROR : ABORTED]!++
         },
         recordFailure: (kind) => {
           failures[kind]++
         },
-        decisionsFor: (replicaId) => perReplica.get(replicaId)?.picks ?? 0,
-        replicaCounts: () => perReplica.values(),
         routingTimes: () => ({ bucketCounts: timeBuckets, sumSeconds: routingTimeMs / 1000, count: routed }),
         snapshot: () => {
           const now = clock.unsafeCurrentTimeMillis()
@@ -206,7 +174,10 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
             total_requests: total,
             requests_per_second: Math.round(requestsPerSecond(now) * 100) / 100,
             routing_decisions: Object.fromEntries(
-              Array.from(perReplica.values(), (counts) => [counts.id, counts.picks]),
+              pool
+                .endpoints()
+                .filter((endpoint) => endpoint.picks > 0)
+                .map((endpoint) => [endpoint.id, endpoint.picks]),
             ),
             avg_routing_time_ms: routed === 0 ? 0 : routingTimeMs / routed,
             cache_hit_rate: metricsDecisions === 0 ? null : freshDecisions / metricsDecisions,

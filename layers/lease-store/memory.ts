@@ -1,7 +1,7 @@
 /** In-memory LeaseStore; an expiry fiber runs every `LEASE_CLEANUP_INTERVAL` for the layer's lifetime. */
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { LbConfig } from "../../src/Config.ts"
-import type { ReplicaId } from "../../src/domain/Replica.ts"
+import type { Endpoint } from "../../src/Endpoint.ts"
 import { type Lease, LeaseStore, type LeaseStoreShape } from "../../src/LeaseStore.ts"
 
 export const make = (leaseDurationMs: number): Effect.Effect<LeaseStoreShape> =>
@@ -9,62 +9,46 @@ export const make = (leaseDurationMs: number): Effect.Effect<LeaseStoreShape> =>
     // The data plane acquires synchronously, so it reads the clock service directly; under TestClock
     // this is the test's time.
     const clock = yield* Effect.clock
-    // Every lease lasts the same time, so each replica's map (insertion-ordered) is also ordered by
-    // expiry: expiring stops at the first lease still due later.
-    const byReplica = new Map<ReplicaId, Map<number, Lease>>()
+    // Every lease lasts the same time, so the map (insertion-ordered, a renewed lease re-inserted) is
+    // also ordered by expiry: expiring stops at the first lease still due later.
+    const live = new Map<number, Lease>()
     let nextId = 0
     let acquired = 0
     let released = 0
     let expired = 0
-    let active = 0
 
-    const acquire = (replicaId: ReplicaId): Lease => {
-      const lease: Lease = {
-        id: nextId++,
-        replicaId,
-        expiresAt: clock.unsafeCurrentTimeMillis() + leaseDurationMs,
-      }
-      let leases = byReplica.get(replicaId)
-      if (leases === undefined) {
-        leases = new Map()
-        byReplica.set(replicaId, leases)
-      }
-      leases.set(lease.id, lease)
-      acquired++
-      active++
+    const add = (lease: Lease): Lease => {
+      live.set(lease.id, lease)
       return lease
     }
 
+    const acquire = (endpoint: Endpoint): Lease => {
+      endpoint.active++
+      acquired++
+      return add({ id: nextId++, endpoint, expiresAt: clock.unsafeCurrentTimeMillis() + leaseDurationMs })
+    }
+
     const renew = (lease: Lease): Lease => {
-      const leases = byReplica.get(lease.replicaId)
-      if (leases === undefined || !leases.delete(lease.id)) return acquire(lease.replicaId)
-      // Deleted and set again, it moves to the end of its map and keeps the maps ordered by expiry.
-      const renewed: Lease = { ...lease, expiresAt: clock.unsafeCurrentTimeMillis() + leaseDurationMs }
-      leases.set(renewed.id, renewed)
-      return renewed
+      if (!live.delete(lease.id)) return acquire(lease.endpoint)
+      return add({ ...lease, expiresAt: clock.unsafeCurrentTimeMillis() + leaseDurationMs })
     }
 
     const release = (lease: Lease): void => {
-      const leases = byReplica.get(lease.replicaId)
-      if (leases === undefined || !leases.delete(lease.id)) return
-      if (leases.size === 0) byReplica.delete(lease.replicaId)
+      if (!live.delete(lease.id)) return
+      lease.endpoint.active--
       released++
-      active--
     }
 
     const expireDue = Effect.sync(() => {
       const now = clock.unsafeCurrentTimeMillis()
       let count = 0
-      for (const [replicaId, leases] of byReplica) {
-        for (const lease of leases.values()) {
-          if (lease.expiresAt > now) break
-          leases.delete(lease.id)
-          count++
-        }
-        if (leases.size === 0) byReplica.delete(replicaId)
+      for (const lease of live.values()) {
+        if (lease.expiresAt > now) break
+        live.delete(lease.id)
+        lease.endpoint.active--
+        count++
       }
       expired += count
-      active -= count
       return count
     })
 
@@ -72,8 +56,7 @@ export const make = (leaseDurationMs: number): Effect.Effect<LeaseStoreShape> =>
       acquire,
       renew,
       release,
-      active: (replicaId) => byReplica.get(replicaId)?.size ?? 0,
-      totals: () => ({ acquired, released, expired, active }),
+      totals: () => ({ acquired, released, expired, active: live.size }),
       expireDue,
     }
   })

@@ -48,6 +48,7 @@ export const layer = Layer.effect(
         }
         return byReplica.get(replicaId)
       },
+      version: agents.version,
       pollFailures: () => Object.fromEntries(agents.latest().map(({ node, failures }) => [node, failures])),
     }
   }),

@@ -2,4 +2,8 @@
 import { Layer } from "effect"
 import { MetricsSource } from "../../src/MetricsSource.ts"
 
-export const layer = Layer.succeed(MetricsSource, { get: () => undefined, pollFailures: () => ({}) })
+export const layer = Layer.succeed(MetricsSource, {
+  get: () => undefined,
+  version: () => 0,
+  pollFailures: () => ({}),
+})

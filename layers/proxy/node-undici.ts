@@ -1,29 +1,25 @@
 /**
- * The data plane: a raw `node:http` server and one keep-alive undici Pool per replica, both owned by
- * this layer's scope. Effect's HTTP stack costs about ten times the raw path per request (DESIGN.md
- * §3), so per-request work here is plain callback code over state owned by the Effect services.
+ * The data plane: a raw `node:http` server and one keep-alive undici Pool per endpoint, both owned by
+ * this layer's scope. Effect's HTTP stack costs about ten times the raw path per request (see
+ * docs/ARCHITECTURE.md, "Why the data plane is callback code"), so per-request work here is plain
+ * callback code over state owned by the Effect services.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import type { Duplex } from "node:stream"
-import { Data, Duration, Effect, Layer, Runtime, Schedule } from "effect"
+import { Data, Effect, Layer } from "effect"
 import { Pool } from "undici"
+import { Admin } from "../../src/Admin.ts"
 import { LbConfig } from "../../src/Config.ts"
-import { Discovery } from "../../src/Discovery.ts"
-import type { Replica } from "../../src/domain/Replica.ts"
-import { HealthProbe } from "../../src/HealthProbe.ts"
+import type { Endpoint } from "../../src/Endpoint.ts"
 import { LeaseStore } from "../../src/LeaseStore.ts"
-import { OutlierDetector } from "../../src/OutlierDetector.ts"
 // biome-ignore lint/suspicious/noShadowRestrictedNames: the design card names the service Proxy
 import { Proxy } from "../../src/Proxy.ts"
 import { ReplicaPool } from "../../src/ReplicaPool.ts"
-import { RoutingStats } from "../../src/RoutingStats.ts"
+import { Router } from "../../src/Router.ts"
 import { Selector } from "../../src/Selector.ts"
-import { makeAdmin } from "./admin.ts"
 import { type DrainState, drain } from "./drain.ts"
 import { type ForwardContext, forward } from "./forward.ts"
-import { makeRetryBudget } from "./retry-budget.ts"
-import { makeSummaryLog } from "./summary.ts"
 import { type UpgradeContext, upgrade } from "./upgrade.ts"
 
 /** The listener could not be opened (port taken, address not local, ...). */
@@ -62,21 +58,16 @@ export const layer = Layer.scoped(
   Proxy,
   Effect.gen(function* () {
     const config = yield* LbConfig
-    const discovery = yield* Discovery
     const pool = yield* ReplicaPool
-    const selector = yield* Selector
+    const router = yield* Router
     const leases = yield* LeaseStore
-    const health = yield* HealthProbe
-    const outliers = yield* OutlierDetector
-    const stats = yield* RoutingStats
-    const admin = yield* makeAdmin
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const admin = yield* Admin
+    const { algorithm } = yield* Selector
 
-    const upstreams = new Map<string, Pool>()
-    const upstreamOf = (replica: Replica): Pool => {
-      let upstream = upstreams.get(replica.origin)
-      if (upstream === undefined) {
-        upstream = new Pool(replica.origin, {
+    /** The endpoint's connection pool, opened on first use; the replica pool closes it on retirement. */
+    const upstreamOf = (endpoint: Endpoint): Pool => {
+      if (endpoint.upstream === undefined) {
+        endpoint.upstream = new Pool(endpoint.replica.origin, {
           connections: config.upstreamMaxConnections,
           connectTimeout: config.upstreamConnectTimeoutMs,
           headersTimeout: config.upstreamResponseTimeoutMs,
@@ -85,48 +76,27 @@ export const layer = Layer.scoped(
           // A replica's own `Keep-Alive: timeout=N` may shorten that, never lengthen it.
           keepAliveMaxTimeout: config.upstreamKeepAliveTimeoutMs,
         })
-        upstreams.set(replica.origin, upstream)
       }
-      return upstream
+      return endpoint.upstream as Pool
     }
+    // Runs after the drain: whatever is still under way (a connection attempt, a request whose client
+    // was cut at the deadline) is past DRAIN_TIMEOUT, and a graceful close would wait for it.
     yield* Effect.addFinalizer(() =>
-      Effect.promise(() => Promise.allSettled([...upstreams.values()].map((upstream) => upstream.close()))),
+      Effect.promise(() =>
+        Promise.allSettled(pool.endpoints().map((endpoint) => endpoint.upstream?.destroy())),
+      ),
     )
-    // Pools of replicas that left the service are closed once their in-flight requests finish.
-    yield* Effect.sync(() => {
-      const origins = new Set(discovery.current().map((replica) => replica.origin))
-      for (const [origin, upstream] of upstreams) {
-        if (origins.has(origin)) continue
-        upstreams.delete(origin)
-        void upstream.close()
-      }
-    }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(10))), Effect.forkScoped)
-
-    const log = (message: string, annotations: Record<string, unknown>) =>
-      runFork(Effect.logInfo(message).pipe(Effect.annotateLogs(annotations)))
 
     const context: ForwardContext = {
-      candidates: pool.candidates,
-      pick: selector.pick,
-      observe: selector.observe,
-      algorithm: selector.algorithm,
+      router,
       upstreamOf,
-      leases,
-      health,
-      outliers,
-      stats,
-      retryBudget: makeRetryBudget(config.retryBudget, config.retryBurst),
       maxRequestBodyBytes: config.maxRequestBodyBytes,
-      targetService: config.targetService,
-      debugRouting: config.debugRouting,
-      summarize: makeSummaryLog(config.logEveryNRequests, stats, yield* Effect.clock, log),
-      log,
     }
 
     const drainState: DrainState = { draining: false }
     const upgraded = new Set<Duplex>()
     const upgradeContext: UpgradeContext = {
-      ...context,
+      router,
       connectTimeoutMs: config.upstreamConnectTimeoutMs,
       responseTimeoutMs: config.upstreamResponseTimeoutMs,
       leaseDurationMs: config.leaseDurationMs,
@@ -139,19 +109,21 @@ export const layer = Layer.scoped(
       if (drainState.draining) res.setHeader("connection", "close")
       const url = req.url ?? "/"
       const query = url.indexOf("?")
-      if (admin(req, res, query === -1 ? url : url.slice(0, query))) return
+      if (admin.handle(req, res, query === -1 ? url : url.slice(0, query))) return
       forward(context, req, res)
     }
 
+    // Node refuses a head timeout longer than the whole request's; the shorter one bounds both.
+    const headerTimeoutMs = Math.min(config.clientHeaderTimeoutMs, config.clientRequestTimeoutMs)
     const server = createServer(
       {
         keepAliveTimeout: config.clientKeepAliveTimeoutMs,
-        headersTimeout: config.clientHeaderTimeoutMs,
+        headersTimeout: headerTimeoutMs,
         requestTimeout: config.clientRequestTimeoutMs,
         maxHeaderSize: config.clientMaxHeaderBytes,
         // Node enforces the two timeouts above only when it checks its connections: by default every
         // 30 s, which would let a slowloris client hold a connection far past CLIENT_HEADER_TIMEOUT.
-        connectionsCheckingInterval: Math.min(1000, config.clientHeaderTimeoutMs / 2),
+        connectionsCheckingInterval: Math.min(1000, headerTimeoutMs / 2),
       },
       handle,
     )
@@ -174,7 +146,7 @@ export const layer = Layer.scoped(
     yield* Effect.logInfo("load balancer listening").pipe(
       Effect.annotateLogs({
         address: `${address.address}:${address.port}`,
-        algorithm: selector.algorithm,
+        algorithm,
         service: config.targetService,
       }),
     )

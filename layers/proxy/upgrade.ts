@@ -5,22 +5,14 @@
  */
 import { type ClientRequest, request as httpRequest, type IncomingMessage, STATUS_CODES } from "node:http"
 import { Socket } from "node:net"
-import { performance } from "node:perf_hooks"
 import type { Duplex } from "node:stream"
-import type { Replica } from "../../src/domain/Replica.ts"
-import type { HealthProbeShape } from "../../src/HealthProbe.ts"
-import type { Lease } from "../../src/LeaseStore.ts"
-import type { ExchangeFailure, OutlierDetectorShape } from "../../src/OutlierDetector.ts"
-import type { SelectorShape } from "../../src/Selector.ts"
-import { choose, isRefusal, type RoutingContext } from "./choose.ts"
+import { type Attempt, FIRST_FINAL, type UpstreamFailure } from "../../src/Attempt.ts"
+import { isAttempt, type RouterShape } from "../../src/Router.ts"
 import { clientAddressOf, forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts"
-import { CONNECT_FAILURES } from "./upstream-errors.ts"
+import { upstreamFailureOf } from "./upstream-errors.ts"
 
-export interface UpgradeContext extends RoutingContext {
-  readonly observe: SelectorShape["observe"]
-  readonly health: HealthProbeShape
-  readonly outliers: OutlierDetectorShape
-  readonly summarize: (requestNumber: number) => void
+export interface UpgradeContext {
+  readonly router: RouterShape
   readonly connectTimeoutMs: number
   /** How long the replica may take to answer the handshake once connected. */
   readonly responseTimeoutMs: number
@@ -84,7 +76,7 @@ export const upgrade = (
   socket: Duplex,
   head: Buffer,
 ): void => {
-  context.summarize(context.stats.recordRequest())
+  context.router.arrived("upgrade")
   // Errors end in `close`, which is where the tunnel cleans up.
   socket.on("error", ignore)
   context.open.add(socket)
@@ -93,17 +85,17 @@ export const upgrade = (
     answer(socket, 503, { error: "shutting_down", message: "the balancer is shutting down" })
     return
   }
-  const choice = choose(context, undefined)
-  if (isRefusal(choice)) {
-    answer(socket, choice.status, choice.body)
+  // An upgrade is never retried: the handshake may have started something on the replica.
+  const routed = context.router.route(FIRST_FINAL)
+  if (!isAttempt(routed)) {
+    answer(socket, routed.status, routed.body)
     return
   }
   try {
-    new Tunnel(context, req, socket, head, choice.decision.replica, choice.lease)
+    new Tunnel(context, req, socket, head, routed)
   } catch (error) {
     // node:http refuses to write some requests Node's parser let through (e.g. odd bytes in the path).
-    context.leases.release(choice.lease)
-    context.stats.recordFailure("bad_request")
+    routed.refuseForClient("bad_request")
     answer(socket, 400, {
       error: "bad_request",
       message: `the upgrade cannot be forwarded: ${String(error)}`,
@@ -111,7 +103,7 @@ export const upgrade = (
   }
 }
 
-/** One upgrade, from the handshake to the last byte; it owns the lease and both sockets. */
+/** One upgrade, from the handshake to the last byte; it owns both sockets, its attempt the lease. */
 class Tunnel {
   private readonly upstream: ClientRequest
   private upstreamSocket: Duplex | undefined
@@ -119,23 +111,18 @@ class Tunnel {
   private renewal: NodeJS.Timeout | undefined
   /** The handshake got its answer (101 or another status). */
   private answered = false
-  /** The lease is released; nothing more is counted. */
-  private finished = false
-  // The data plane reads the monotonic clock directly: a fiber per connection would cost more than it.
-  private readonly dispatchedAt = performance.now()
 
   constructor(
     private readonly context: UpgradeContext,
     req: IncomingMessage,
     private readonly socket: Duplex,
     private readonly head: Buffer,
-    private readonly replica: Replica,
-    private lease: Lease,
+    private readonly attempt: Attempt,
   ) {
     const { headers } = forwardRequestHeaders(req.rawHeaders, clientAddressOf(req.socket.remoteAddress))
     // Hop-by-hop as they are, these two are what the upgrade asks the replica for.
     headers.push("connection", "upgrade", "upgrade", req.headers.upgrade ?? "")
-    const origin = new URL(replica.origin)
+    const origin = new URL(attempt.endpoint.replica.origin)
     // Node adds no Host of its own to headers given as a list.
     if (req.headers.host === undefined) headers.push("host", origin.host)
     this.upstream = httpRequest(origin, { method: req.method, path: req.url ?? "/", headers, agent: false })
@@ -159,13 +146,15 @@ class Tunnel {
     this.upstream.end()
   }
 
-  /** Releases the lease, once; the sockets are left to the caller. */
-  private finish(): void {
-    if (this.finished) return
-    this.finished = true
+  private stopTimers(): void {
     clearTimeout(this.timer)
     clearInterval(this.renewal)
-    this.context.leases.release(this.lease)
+  }
+
+  /** The connection is over; the sockets are left to the caller. */
+  private finish(): void {
+    this.stopTimers()
+    this.attempt.finish()
   }
 
   /** Cuts both sides at once. */
@@ -176,19 +165,11 @@ class Tunnel {
     this.upstreamSocket?.destroy()
   }
 
-  /** Tells the selector and the outlier detector how the handshake went. */
-  private observe(ok: boolean, failure: ExchangeFailure = "5xx"): void {
-    this.context.observe(this.replica.id, performance.now() - this.dispatchedAt, ok)
-    if (ok) this.context.outliers.reportSuccess(this.replica.id)
-    else this.context.outliers.reportFailure(this.replica.id, failure)
-  }
-
   private onClientClose(): void {
-    if (!this.answered && !this.finished) {
-      this.context.stats.recordFailure("client_abort")
-      this.context.stats.recordNoResponse(this.replica.id, "aborted")
-    }
-    this.finish()
+    this.stopTimers()
+    // Before the answer the client gave up on the handshake; after it, closing is how tunnels end.
+    if (this.answered) this.attempt.finish()
+    else this.attempt.abandon()
     if (this.upstreamSocket === undefined) this.upstream.destroy()
     else closeAfterFlush(this.upstreamSocket)
   }
@@ -199,36 +180,28 @@ class Tunnel {
   }
 
   /** The handshake failed before any answer: the client gets the balancer's own. */
-  private refuse(status: 502 | 504, message: string, failure: ExchangeFailure): void {
-    if (this.finished) return
-    this.context.stats.recordFailure(status === 504 ? "upstream_timeout" : "upstream_error")
-    this.context.stats.recordNoResponse(this.replica.id, "error")
-    this.observe(false, failure)
-    this.finish()
+  private fail(failure: UpstreamFailure): void {
+    this.stopTimers()
+    const refusal = this.attempt.fail(failure)
+    if (refusal === undefined || isAttempt(refusal)) return
     this.upstream.destroy()
-    answer(this.socket, status, {
-      error: status === 504 ? "upstream_timeout" : "upstream_error",
-      message: `replica ${this.replica.name} failed: ${message}`,
-    })
+    answer(this.socket, refusal.status, refusal.body)
   }
 
   private onUpstreamError(error: Error & { code?: string }): void {
-    if (this.answered) {
-      this.destroy()
-      return
-    }
-    const code = error.code ?? error.name
-    const connectFailed = CONNECT_FAILURES.has(code)
-    if (connectFailed) this.context.health.reportFailure(this.replica.id, `${code}: ${error.message}`)
-    this.refuse(502, `${code}: ${error.message}`, connectFailed ? "connect" : "reset")
+    if (this.answered) this.destroy()
+    else this.fail(upstreamFailureOf(error))
   }
 
   private onTimeout(phase: "connect" | "response"): void {
     if (this.answered) return
     const ms = phase === "connect" ? this.context.connectTimeoutMs : this.context.responseTimeoutMs
     const reason = `no ${phase === "connect" ? "connection" : "answer to the upgrade"} within ${ms} ms`
-    if (phase === "connect") this.context.health.reportFailure(this.replica.id, `connect timeout: ${reason}`)
-    this.refuse(504, reason, "timeout")
+    this.fail({
+      kind: phase === "connect" ? "connect_timeout" : "response_timeout",
+      retryable: false,
+      reason,
+    })
   }
 
   private onUpgraded(res: IncomingMessage, upstreamSocket: Duplex, upstreamHead: Buffer): void {
@@ -237,12 +210,13 @@ class Tunnel {
     this.upstreamSocket = upstreamSocket
     upstreamSocket.on("error", ignore)
     upstreamSocket.once("close", () => this.onUpstreamClose())
-    if (this.finished) {
+    if (this.attempt.over) {
       upstreamSocket.destroy()
       return
     }
-    this.context.stats.recordResponse(this.replica.id, res.statusCode ?? 101)
-    this.observe(true)
+    this.attempt.respond(res.statusCode ?? 101)
+    // The selector judges the handshake; the tunnel then lives on under the same lease.
+    this.attempt.settle()
     keepOpen(this.socket)
     keepOpen(upstreamSocket)
     const headers = forwardResponseHeaders(res.rawHeaders.map((value) => Buffer.from(value, "latin1")))
@@ -256,21 +230,20 @@ class Tunnel {
 
   private renew(): void {
     // A drain ends the connection before long; renewing then would count as requests finished.
-    if (this.finished || this.context.draining()) return
-    this.lease = this.context.leases.renew(this.lease)
+    if (!this.context.draining()) this.attempt.renew()
   }
 
   /** The replica answered the handshake without upgrading (400, 404, ...): relay that, then close. */
   private onRefused(res: IncomingMessage): void {
     this.answered = true
     clearTimeout(this.timer)
-    if (this.finished) {
+    if (this.attempt.over) {
       res.destroy()
       return
     }
     const status = res.statusCode ?? 502
-    this.context.stats.recordResponse(this.replica.id, status)
-    this.observe(status < 500)
+    this.attempt.respond(status)
+    this.attempt.settle()
     const headers = forwardResponseHeaders(res.rawHeaders.map((value) => Buffer.from(value, "latin1")))
     // Node has undone any chunked coding: without a Content-Length the body ends with the connection.
     headers.push("connection", "close")

@@ -1,14 +1,14 @@
 /** What an upstream error code says about the replica and about trying the request elsewhere. */
+import type { UpstreamFailure, UpstreamFailureKind } from "../../src/Attempt.ts"
 
 /** Raised before the connection carried a byte of the request: the replica is unreachable. */
-export const CONNECT_FAILURES: ReadonlySet<string> = new Set([
+const CONNECT_FAILURES: ReadonlySet<string> = new Set([
   "ECONNREFUSED",
   "EHOSTUNREACH",
   "ENETUNREACH",
   "EHOSTDOWN",
   "ENOTFOUND",
   "EAI_AGAIN",
-  "UND_ERR_CONNECT_TIMEOUT",
 ])
 
 /**
@@ -16,19 +16,37 @@ export const CONNECT_FAILURES: ReadonlySet<string> = new Set([
  * connection the replica closed as we reused it). RFC 9110 §9.2.2 lets an idempotent request be
  * sent again; the replica is not marked down for it, a closing connection is not a dead replica.
  */
-export const RESET_BEFORE_RESPONSE: ReadonlySet<string> = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"])
-
-/**
- * No response header came in time. The request may still be running on the replica, but an idempotent
- * one may run twice (RFC 9110 §9.2.2): NGINX's `proxy_next_upstream timeout` retries these by default.
- */
-export const HEADERS_TIMEOUT = "UND_ERR_HEADERS_TIMEOUT"
-
-export const TIMEOUTS: ReadonlySet<string> = new Set([
-  HEADERS_TIMEOUT,
-  "UND_ERR_BODY_TIMEOUT",
-  "UND_ERR_CONNECT_TIMEOUT",
-])
+const RESETS: ReadonlySet<string> = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"])
 
 /** undici refused to send the request as it is (a path or header it will not write): the client's fault. */
 export const UNSENDABLE: ReadonlySet<string> = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED"])
+
+const kindOf = (code: string): UpstreamFailureKind =>
+  code === "UND_ERR_CONNECT_TIMEOUT"
+    ? "connect_timeout"
+    : CONNECT_FAILURES.has(code)
+      ? "refused"
+      : RESETS.has(code)
+        ? "reset"
+        : code === "UND_ERR_HEADERS_TIMEOUT"
+          ? "response_timeout"
+          : code === "UND_ERR_BODY_TIMEOUT"
+            ? "idle_timeout"
+            : "other"
+
+/**
+ * A failed connection or a reset may be retried. So may a request with no response header in time:
+ * it may still be running on the replica, but an idempotent one may run twice (RFC 9110 §9.2.2), and
+ * NGINX's `proxy_next_upstream timeout` retries these by default.
+ */
+const RETRYABLE: ReadonlySet<UpstreamFailureKind> = new Set([
+  "refused",
+  "connect_timeout",
+  "reset",
+  "response_timeout",
+])
+
+export const upstreamFailureOf = (error: Error & { code?: string }): UpstreamFailure => {
+  const kind = kindOf(error.code ?? "")
+  return { kind, retryable: RETRYABLE.has(kind), reason: `${error.code ?? error.name}: ${error.message}` }
+}

@@ -28,14 +28,16 @@
  * The agents' CPU readings are a slow signal: with fresh metrics for both candidates each latency is
  * scaled by up to 1 + ADAPTIVE_CPU_WEIGHT. Without metrics (static REPLICAS) nothing falls back:
  * `freshMetrics` then says the comparison did without them, and `fallback` is always false.
+ *
+ * Weights (slow start's ramp among them) choose which two are compared: the first by weighted
+ * rotation, the second at random in proportion to weight. The comparison itself is on observed load,
+ * which already tells a replica's capacity.
  */
 import { Effect, Layer, Random } from "effect"
 import { LbConfig } from "../../src/Config.ts"
-import type { Replica, ReplicaId } from "../../src/domain/Replica.ts"
-import { LeaseStore } from "../../src/LeaseStore.ts"
-import { MetricsSource } from "../../src/MetricsSource.ts"
-import { type Decision, Selector, type SelectorShape } from "../../src/Selector.ts"
-import { makeTurns } from "./rotation.ts"
+import type { Endpoint } from "../../src/Endpoint.ts"
+import { type Choice, type Decision, Selector, type SelectorShape } from "../../src/Selector.ts"
+import { makeTurns, smoothWeighted } from "./rotation.ts"
 
 /** Latency gaps below this are the balancer's own event-loop jitter, not a difference of replicas. */
 const NOISE_FLOOR_MS = 1
@@ -55,6 +57,7 @@ const FADE_ROUNDS = 10
 /** How often the neutral estimate is recomputed: it moves on the scale of the decay window, seconds. */
 const NEUTRAL_REFRESH_MS = 100
 
+/** What the selector keeps on each endpoint (`Endpoint.selection`): its decaying latency mean. */
 interface Estimate {
   latencySum: number
   latencyWeight: number
@@ -67,17 +70,34 @@ interface Estimate {
 
 /**
  * mulberry32, seeded from Effect's Random at layer build: a pick runs no Effect, and a test that
- * fixes the Random service fixes the sequence.
+ * fixes the Random service fixes the sequence. Returns a number in [0, 1).
  */
-const makeRandomIndex = (seed: number) => {
+const makeRandom = (seed: number) => {
   let state = seed | 0
-  return (bound: number): number => {
+  return (): number => {
     state = (state + 0x6d2b79f5) | 0
     let t = Math.imul(state ^ (state >>> 15), state | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * bound)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
+
+/** An index other than `skip`, at random in proportion to the endpoints' effective weights. */
+const weightedOther = (endpoints: ReadonlyArray<Endpoint>, skip: number, unit: number): number => {
+  let total = 0
+  for (let i = 0; i < endpoints.length; i++) if (i !== skip) total += endpoints[i]!.effectiveWeight
+  let rest = unit * total
+  let last = skip
+  for (let i = 0; i < endpoints.length; i++) {
+    if (i === skip) continue
+    last = i
+    rest -= endpoints[i]!.effectiveWeight
+    if (rest < 0) return i
+  }
+  return last
+}
+
+const estimateOf = (endpoint: Endpoint) => endpoint.selection as Estimate | undefined
 
 const ascending = (x: number, y: number) => x - y
 
@@ -86,16 +106,13 @@ const clearlyFaster = (latencyMs: number, thanMs: number): boolean =>
 
 const make = Effect.gen(function* () {
   const config = yield* LbConfig
-  const leases = yield* LeaseStore
-  const metrics = yield* MetricsSource
   // The data plane picks and observes synchronously, so the clock service is read directly; under
   // TestClock this is the test's time.
   const clock = yield* Effect.clock
-  const randomIndex = makeRandomIndex(yield* Random.nextInt)
+  const random = makeRandom(yield* Random.nextInt)
   const nextTurn = makeTurns()
   const decayMs = config.adaptiveDecayMs
   const useMetrics = config.adaptiveCpuWeight > 0
-  const estimates = new Map<ReplicaId, Estimate>()
   /** Picks so far, for the rotation and for how much traffic went by since a replica's last exchange. */
   let picks = 0
   let candidateCount = 1
@@ -132,26 +149,23 @@ const make = Effect.gen(function* () {
       FAILURE_PENALTY * Math.max(typicalWeight > 0 ? typicalSum / typicalWeight : 0, NOISE_FLOOR_MS),
     )
 
-  const estimateOf = (replicaId: ReplicaId, now: number): Estimate => {
-    let estimate = estimates.get(replicaId)
-    if (estimate === undefined) {
-      estimate = {
-        latencySum: 0,
-        latencyWeight: 0,
-        failureSum: 0,
-        failureWeight: 0,
-        observedAt: now,
-        observedPick: picks,
-      }
-      estimates.set(replicaId, estimate)
-    }
-    return estimate
-  }
+  const newEstimate = (now: number): Estimate => ({
+    latencySum: 0,
+    latencyWeight: 0,
+    failureSum: 0,
+    failureWeight: 0,
+    observedAt: now,
+    observedPick: picks,
+  })
 
-  const observe = (replicaId: ReplicaId, durationMs: number, ok: boolean): void => {
+  const observe = (endpoint: Endpoint, durationMs: number, ok: boolean): void => {
     const now = clock.unsafeCurrentTimeMillis()
     if (ok) addTypical(durationMs, now)
-    const estimate = estimateOf(replicaId, now)
+    let estimate = estimateOf(endpoint)
+    if (estimate === undefined) {
+      estimate = newEstimate(now)
+      endpoint.selection = estimate
+    }
     const byTime = keptByTime(estimate.observedAt, now)
     const kept = byTime * keptByTraffic(estimate)
     estimate.latencySum = estimate.latencySum * kept + (ok ? durationMs : penaltyFor(durationMs))
@@ -162,31 +176,25 @@ const make = Effect.gen(function* () {
     estimate.observedPick = picks
   }
 
-  const latencyOf = (replicaId: ReplicaId, now: number): number => {
-    const estimate = estimates.get(replicaId)
+  const latencyOf = (endpoint: Endpoint, now: number): number => {
+    const estimate = estimateOf(endpoint)
     if (estimate === undefined) return neutralMs
     const kept = keptByTime(estimate.observedAt, now) * keptByTraffic(estimate)
     return (estimate.latencySum * kept + PRIOR * neutralMs) / (estimate.latencyWeight * kept + PRIOR)
   }
 
-  const isFailing = (replicaId: ReplicaId, now: number): boolean => {
-    const estimate = estimates.get(replicaId)
+  const isFailing = (endpoint: Endpoint, now: number): boolean => {
+    const estimate = estimateOf(endpoint)
     if (estimate === undefined) return false
     const kept = keptByTime(estimate.observedAt, now)
     return (estimate.failureSum * kept) / (estimate.failureWeight * kept + PRIOR) > FAILING_SHARE
   }
 
-  const forget = (candidates: ReadonlyArray<Replica>) => {
-    const current = new Set(candidates.map((replica) => replica.id))
-    for (const replicaId of estimates.keys()) if (!current.has(replicaId)) estimates.delete(replicaId)
-  }
-
-  const refreshNeutral = (candidates: ReadonlyArray<Replica>, now: number) => {
+  const refreshNeutral = (candidates: ReadonlyArray<Endpoint>, now: number) => {
     neutralDueAt = now + NEUTRAL_REFRESH_MS
-    if (estimates.size > 2 * candidates.length + 16) forget(candidates)
     known.length = 0
     for (let i = 0; i < candidates.length; i++) {
-      const estimate = estimates.get(candidates[i]!.id)
+      const estimate = estimateOf(candidates[i]!)
       if (estimate !== undefined) known.push(estimate.latencySum / estimate.latencyWeight)
     }
     known.sort(ascending)
@@ -194,35 +202,35 @@ const make = Effect.gen(function* () {
   }
 
   /** The factor CPU use scales latency by, or NaN without fresh metrics. */
-  const cpuFactorOf = (replicaId: ReplicaId, now: number): number => {
-    const sample = metrics.get(replicaId)
+  const cpuFactorOf = (endpoint: Endpoint, now: number): number => {
+    const sample = endpoint.metrics
     if (sample === undefined || now - sample.sampledAt > config.metricsMaxAgeMs) return Number.NaN
     return 1 + (config.adaptiveCpuWeight * Math.min(Math.max(sample.cpuPercent, 0), 100)) / 100
   }
 
   /** Whether more candidates than the hot quantile's rank have fewer than `active` in flight. */
-  const isHot = (candidates: ReadonlyArray<Replica>, active: number): boolean => {
+  const isHot = (candidates: ReadonlyArray<Endpoint>, active: number): boolean => {
     const rank = Math.floor(config.adaptiveHotQuantile * (candidates.length - 1))
     let fewer = 0
     for (let i = 0; i < candidates.length; i++) {
-      if (leases.active(candidates[i]!.id) < active && ++fewer > rank) return true
+      if (candidates[i]!.active < active && ++fewer > rank) return true
     }
     return false
   }
 
   /** Whether `b` is the better choice; on a tie `a`, the one chosen by rotation, stays. */
   const prefersSecond = (
-    candidates: ReadonlyArray<Replica>,
+    candidates: ReadonlyArray<Endpoint>,
     now: number,
-    a: Replica,
-    b: Replica,
+    a: Endpoint,
+    b: Endpoint,
     latencyA: number,
     latencyB: number,
   ): boolean => {
-    const failingA = isFailing(a.id, now)
-    if (failingA !== isFailing(b.id, now)) return failingA
-    const activeA = leases.active(a.id)
-    const activeB = leases.active(b.id)
+    const failingA = isFailing(a, now)
+    if (failingA !== isFailing(b, now)) return failingA
+    const activeA = a.active
+    const activeB = b.active
     // Equal counts are both hot or both cold, and either way latency decides; with unequal counts
     // only the busier one's heat matters.
     if (!failingA && activeA !== activeB && isHot(candidates, Math.max(activeA, activeB))) {
@@ -236,24 +244,30 @@ const make = Effect.gen(function* () {
     return activeB < activeA
   }
 
-  const pick = (candidates: ReadonlyArray<Replica>): Decision => {
+  const pick = ({ endpoints: candidates, uniform }: Choice): Decision => {
     const now = clock.unsafeCurrentTimeMillis()
     const count = candidates.length
     picks = nextTurn()
     candidateCount = count
     if (now >= neutralDueAt) refreshNeutral(candidates, now)
-    const turn = picks % count
+    const turn = uniform ? picks % count : smoothWeighted(candidates)
     const a = candidates[turn]!
-    const b = candidates[(turn + 1 + randomIndex(count - 1)) % count]!
-    const cpuA = useMetrics ? cpuFactorOf(a.id, now) : Number.NaN
-    const cpuB = a === b ? cpuA : useMetrics ? cpuFactorOf(b.id, now) : Number.NaN
+    const unit = random()
+    const b =
+      count === 1
+        ? a
+        : uniform
+          ? candidates[(turn + 1 + Math.floor(unit * (count - 1))) % count]!
+          : candidates[weightedOther(candidates, turn, unit)]!
+    const cpuA = useMetrics ? cpuFactorOf(a, now) : Number.NaN
+    const cpuB = a === b ? cpuA : useMetrics ? cpuFactorOf(b, now) : Number.NaN
     const fresh = !Number.isNaN(cpuA) && !Number.isNaN(cpuB)
     const freshMetrics = useMetrics ? fresh : undefined
-    const latencyA = latencyOf(a.id, now) * (fresh ? cpuA : 1)
-    if (a === b) return { replica: a, score: latencyA, freshMetrics, fallback: false }
-    const latencyB = latencyOf(b.id, now) * (fresh ? cpuB : 1)
+    const latencyA = latencyOf(a, now) * (fresh ? cpuA : 1)
+    if (a === b) return { endpoint: a, score: latencyA, freshMetrics, fallback: false }
+    const latencyB = latencyOf(b, now) * (fresh ? cpuB : 1)
     const second = prefersSecond(candidates, now, a, b, latencyA, latencyB)
-    return { replica: second ? b : a, score: second ? latencyB : latencyA, freshMetrics, fallback: false }
+    return { endpoint: second ? b : a, score: second ? latencyB : latencyA, freshMetrics, fallback: false }
   }
 
   const selector: SelectorShape = { algorithm: "adaptive", pick, observe }

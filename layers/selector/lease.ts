@@ -1,22 +1,28 @@
-/** Fewest active leases (in-flight requests); ties take turns. */
-import { Effect, Layer } from "effect"
-import { LeaseStore } from "../../src/LeaseStore.ts"
-import { ignoreExchanges, Selector } from "../../src/Selector.ts"
-import { argminFrom, makeTurns } from "./rotation.ts"
+/**
+ * Fewest active leases (in-flight requests) per unit of weight, as HAProxy's `leastconn` weighs
+ * connections by server weight; ties take turns.
+ */
+import { Layer } from "effect"
+import type { Endpoint } from "../../src/Endpoint.ts"
+import { ignoreExchanges, Selector, type SelectorShape } from "../../src/Selector.ts"
+import { argminFrom, makeRotation } from "./rotation.ts"
 
-export const layer = Layer.effect(
-  Selector,
-  Effect.gen(function* () {
-    const leases = yield* LeaseStore
-    const nextTurn = makeTurns()
-    return {
-      algorithm: "lease",
-      pick: (candidates) => {
-        const index = argminFrom(candidates.length, nextTurn(), (i) => leases.active(candidates[i]!.id))
-        const replica = candidates[index]!
-        return { replica, score: leases.active(replica.id), freshMetrics: undefined, fallback: false }
-      },
-      observe: ignoreExchanges,
-    }
-  }),
-)
+/** In-flight requests per unit of weight; with equal weights the count itself orders the same. */
+export const weightedActive = (endpoint: Endpoint, uniform: boolean): number =>
+  uniform ? endpoint.active : endpoint.active / endpoint.effectiveWeight
+
+export const layer = Layer.sync(Selector, (): SelectorShape => {
+  const rotation = makeRotation()
+  return {
+    algorithm: "lease",
+    pick: (choice) => {
+      const { endpoints, uniform } = choice
+      const index = argminFrom(endpoints.length, rotation(choice), (i) =>
+        weightedActive(endpoints[i]!, uniform),
+      )
+      const endpoint = endpoints[index]!
+      return { endpoint, score: endpoint.active, freshMetrics: undefined, fallback: false }
+    },
+    observe: ignoreExchanges,
+  }
+})

@@ -8,6 +8,6 @@ export const layer = Layer.effect(
   makeScoredSelector({
     algorithm: "metrics",
     extraScore: () => 0,
-    fallback: (candidates, turn) => candidates[turn % candidates.length]!,
+    fallback: (_, start) => start,
   }),
 )

@@ -1,14 +1,14 @@
-/** Strict rotation over the candidates. */
+/** Strict rotation over the candidates, in proportion to their weights. */
 import { Layer } from "effect"
 import { ignoreExchanges, Selector, type SelectorShape } from "../../src/Selector.ts"
-import { makeTurns } from "./rotation.ts"
+import { makeRotation } from "./rotation.ts"
 
 export const layer = Layer.sync(Selector, (): SelectorShape => {
-  const nextTurn = makeTurns()
+  const rotation = makeRotation()
   return {
     algorithm: "round-robin",
-    pick: (candidates) => ({
-      replica: candidates[nextTurn() % candidates.length]!,
+    pick: (choice) => ({
+      endpoint: choice.endpoints[rotation(choice)]!,
       score: undefined,
       freshMetrics: undefined,
       fallback: false,

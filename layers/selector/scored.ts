@@ -13,15 +13,15 @@
 import { Effect } from "effect"
 import { LbConfig } from "../../src/Config.ts"
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
-import type { Replica, ReplicaId } from "../../src/domain/Replica.ts"
-import { MetricsSource } from "../../src/MetricsSource.ts"
-import { type Decision, ignoreExchanges, type SelectorShape } from "../../src/Selector.ts"
+import type { Endpoint } from "../../src/Endpoint.ts"
+import { type Choice, type Decision, ignoreExchanges, type SelectorShape } from "../../src/Selector.ts"
 import { loadScore } from "../../src/score.ts"
-import { argminFrom, makeTurns } from "./rotation.ts"
+import { argminFrom, makeRotation } from "./rotation.ts"
 
 /** Below this score, differences between replicas are sampling noise, not load. */
 const SCORE_FLOOR = 5
 
+/** What the selector keeps on each endpoint (`Endpoint.selection`) about its latest sample. */
 interface SampleTrack {
   sampledAt: number
   sentSinceSample: number
@@ -31,28 +31,36 @@ interface SampleTrack {
 export interface ScoredSelectorOptions {
   readonly algorithm: Algorithm
   /** Added to every metrics score; `hybrid` charges active leases here. */
-  readonly extraScore: (replica: Replica) => number
-  /** Chooses when some candidate has no fresh metrics and `FALLBACK_ENABLED` is on. */
-  readonly fallback: (candidates: ReadonlyArray<Replica>, turn: number) => Replica
+  readonly extraScore: (endpoint: Endpoint) => number
+  /**
+   * Chooses (an index) when some candidate has no fresh metrics and `FALLBACK_ENABLED` is on; `start`
+   * is the next endpoint in rotation.
+   */
+  readonly fallback: (choice: Choice, start: number) => number
 }
+
+const trackOf = (endpoint: Endpoint) => endpoint.selection as SampleTrack | undefined
 
 export const makeScoredSelector = (options: ScoredSelectorOptions) =>
   Effect.gen(function* () {
     const config = yield* LbConfig
-    const metrics = yield* MetricsSource
     const clock = yield* Effect.clock
-    const nextTurn = makeTurns()
-    const tracks = new Map<ReplicaId, SampleTrack>()
+    const rotation = makeRotation()
     // Reused across picks: the data plane should not allocate per candidate.
     const scores: Array<number> = []
 
     /** The raw load score, or NaN when the replica's metrics are missing or too old. */
-    const rawScoreOf = (replica: Replica, now: number): number => {
-      const sample = metrics.get(replica.id)
+    const rawScoreOf = (endpoint: Endpoint, now: number): number => {
+      const sample = endpoint.metrics
       if (sample === undefined || now - sample.sampledAt > config.metricsMaxAgeMs) return Number.NaN
-      const track = tracks.get(replica.id)
+      const track = trackOf(endpoint)
       if (track === undefined) {
-        tracks.set(replica.id, { sampledAt: sample.sampledAt, sentSinceSample: 0, sentInPreviousInterval: 0 })
+        const fresh: SampleTrack = {
+          sampledAt: sample.sampledAt,
+          sentSinceSample: 0,
+          sentInPreviousInterval: 0,
+        }
+        endpoint.selection = fresh
       } else if (track.sampledAt !== sample.sampledAt) {
         track.sentInPreviousInterval = track.sentSinceSample
         track.sentSinceSample = 0
@@ -62,7 +70,7 @@ export const makeScoredSelector = (options: ScoredSelectorOptions) =>
     }
 
     /** Projects every candidate's score to now (see the top of this file) into `scores`. */
-    const project = (candidates: ReadonlyArray<Replica>) => {
+    const project = ({ endpoints: candidates, uniform }: Choice) => {
       const count = candidates.length
       // Replicas sent nothing last interval have no cost estimate: they borrow the others' mean
       // (or, when none has one, a whole mean score per request, which keeps the first interval
@@ -73,7 +81,7 @@ export const makeScoredSelector = (options: ScoredSelectorOptions) =>
       for (let i = 0; i < count; i++) {
         const floored = Math.max(scores[i]!, SCORE_FLOOR)
         flooredSum += floored
-        const previous = tracks.get(candidates[i]!.id)!.sentInPreviousInterval
+        const previous = trackOf(candidates[i]!)!.sentInPreviousInterval
         if (previous > 0) {
           costSum += floored / previous
           costCount++
@@ -81,51 +89,50 @@ export const makeScoredSelector = (options: ScoredSelectorOptions) =>
       }
       const borrowedCost = costCount > 0 ? costSum / costCount : flooredSum / count
       let sentSum = 0
-      for (let i = 0; i < count; i++) sentSum += tracks.get(candidates[i]!.id)!.sentSinceSample
+      for (let i = 0; i < count; i++) sentSum += trackOf(candidates[i]!)!.sentSinceSample
       const herdLimit = (2 * sentSum) / count + 1
       for (let i = 0; i < count; i++) {
-        const replica = candidates[i]!
-        const track = tracks.get(replica.id)!
+        const endpoint = candidates[i]!
+        const track = trackOf(endpoint)!
         if (track.sentSinceSample >= herdLimit) {
           scores[i] = Number.POSITIVE_INFINITY
           continue
         }
         const previous = track.sentInPreviousInterval
         const cost = previous > 0 ? Math.max(scores[i]!, SCORE_FLOOR) / previous : borrowedCost
-        scores[i] = scores[i]! + cost * (track.sentSinceSample - previous) + options.extraScore(replica)
+        const score = scores[i]! + cost * (track.sentSinceSample - previous) + options.extraScore(endpoint)
+        // A heavier endpoint takes more load for the same score, as if it were several.
+        scores[i] = uniform ? score : score / endpoint.effectiveWeight
       }
     }
 
-    const decide = (replica: Replica, score: number | undefined, fresh: boolean): Decision => {
-      const track = tracks.get(replica.id)
+    const decide = (endpoint: Endpoint, score: number | undefined, fresh: boolean): Decision => {
+      const track = trackOf(endpoint)
       if (track !== undefined) track.sentSinceSample++
-      return { replica, score, freshMetrics: fresh, fallback: !fresh }
+      return { endpoint, score, freshMetrics: fresh, fallback: !fresh }
     }
 
-    const forget = (candidates: ReadonlyArray<Replica>) => {
-      const current = new Set(candidates.map((replica) => replica.id))
-      for (const replicaId of tracks.keys()) if (!current.has(replicaId)) tracks.delete(replicaId)
-    }
-
-    const pick = (candidates: ReadonlyArray<Replica>): Decision | undefined => {
+    const pick = (choice: Choice): Decision | undefined => {
+      const candidates = choice.endpoints
       const now = clock.unsafeCurrentTimeMillis()
       const count = candidates.length
-      if (tracks.size > 2 * count + 16) forget(candidates)
       let fresh = 0
       for (let i = 0; i < count; i++) {
         scores[i] = rawScoreOf(candidates[i]!, now)
         if (!Number.isNaN(scores[i]!)) fresh++
       }
       if (fresh === count) {
-        project(candidates)
-        const best = argminFrom(count, nextTurn(), (i) => scores[i]!)
+        project(choice)
+        const best = argminFrom(count, rotation(choice), (i) => scores[i]!)
         return decide(candidates[best]!, scores[best], true)
       }
-      if (config.fallbackEnabled) return decide(options.fallback(candidates, nextTurn()), undefined, false)
+      if (config.fallbackEnabled) {
+        return decide(candidates[options.fallback(choice, rotation(choice))]!, undefined, false)
+      }
       if (fresh === 0) return undefined
       // Without fallback only replicas with fresh metrics are eligible.
       const eligible = candidates.filter((_, i) => !Number.isNaN(scores[i]!))
-      return pick(eligible)
+      return pick({ endpoints: eligible, uniform: choice.uniform })
     }
 
     const selector: SelectorShape = { algorithm: options.algorithm, pick, observe: ignoreExchanges }

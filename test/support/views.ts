@@ -1,5 +1,5 @@
 /** Typed reads of the balancer's own endpoints, and of which replica answered a run of requests. */
-import type { BalancerMetrics } from "../../layers/proxy/admin.ts"
+import type { BalancerMetrics } from "../../layers/admin/views.ts"
 import { getJson, request } from "./http.ts"
 import { waitFor } from "./wait.ts"
 

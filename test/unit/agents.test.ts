@@ -6,12 +6,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
 import { layer as agentReportsLayer } from "../../layers/agent-reports/http.ts"
 import { layer as agentDiscoveryLayer } from "../../layers/discovery/agents.ts"
-import { layer as memoryLeaseLayer } from "../../layers/lease-store/memory.ts"
 import { layer as agentMetricsLayer } from "../../layers/metrics-source/agents.ts"
-import { layer as metricsSelectorLayer } from "../../layers/selector/metrics.ts"
+import { selectorLayers } from "../../layers/selector/registry.ts"
 import { Discovery } from "../../src/Discovery.ts"
 import type { AgentReport, ContainerMetrics } from "../../src/domain/AgentReport.ts"
 import { MetricsSource } from "../../src/MetricsSource.ts"
+import { ReplicaPool } from "../../src/ReplicaPool.ts"
 import { Selector } from "../../src/Selector.ts"
 import { configLayer, fakeHttp } from "./fakes.ts"
 
@@ -50,14 +50,19 @@ const setup = () => {
     status: 200,
     body: report("worker-2", [container("bbb", 20, "10.0.1.4"), container("ccc", 60, "10.0.1.5")]),
   })
-  const layer = metricsSelectorLayer.pipe(
-    Layer.provideMerge(Layer.mergeAll(agentDiscoveryLayer, agentMetricsLayer, memoryLeaseLayer)),
+  const layer = Layer.merge(selectorLayers.metrics, ReplicaPool.layer).pipe(
+    Layer.provideMerge(Layer.merge(agentDiscoveryLayer, agentMetricsLayer)),
     Layer.provide(agentReportsLayer),
     Layer.provide(http.layer),
     Layer.provideMerge(configLayer({ WORKER_NODES: "127.0.0.2, 127.0.0.3:9999", CACHE_TTL: "1" })),
   )
   return { http, layer }
 }
+
+/** The metrics selector's choice among the pool's candidates. */
+const pick = Effect.gen(function* () {
+  return (yield* Selector).pick((yield* ReplicaPool).candidates())
+})
 
 describe("agents", () => {
   it.effect("discover the target service's containers by id, at their address on LB_NETWORK", () => {
@@ -77,11 +82,11 @@ describe("agents", () => {
     const { layer } = setup()
     return Effect.gen(function* () {
       yield* TestClock.adjust("1 second")
-      const replicas = (yield* Discovery).current()
-      const decision = (yield* Selector).pick(replicas)!
-      expect(decision.replica.id).toBe("bbb")
+      const decision = (yield* pick)!
+      expect(decision.endpoint.id).toBe("bbb")
       expect(decision).toMatchObject({ freshMetrics: true, fallback: false })
       expect((yield* MetricsSource).get("bbb")?.cpuPercent).toBe(20)
+      expect(decision.endpoint.metrics?.cpuPercent).toBe(20)
     }).pipe(Effect.provide(layer))
   })
 
@@ -97,11 +102,11 @@ describe("agents", () => {
         })
         // The last good report arrived at 1 s; METRICS_MAX_AGE defaults to 3 × CACHE_TTL.
         yield* TestClock.adjust("3 seconds")
-        expect((yield* Selector).pick((yield* Discovery).current())).toMatchObject({ fallback: false })
+        expect(yield* pick).toMatchObject({ fallback: false })
         yield* TestClock.adjust("1 millis")
-        const replicas = (yield* Discovery).current()
-        expect(replicas.map((replica) => replica.id)).toEqual(["aaa", "bbb", "ccc"])
-        expect((yield* Selector).pick(replicas)).toMatchObject({ fallback: true, freshMetrics: false })
+        const replicas = (yield* ReplicaPool).endpoints()
+        expect(replicas.map((endpoint) => endpoint.id)).toEqual(["aaa", "bbb", "ccc"])
+        expect(yield* pick).toMatchObject({ fallback: true, freshMetrics: false })
       }).pipe(Effect.provide(layer))
     },
   )

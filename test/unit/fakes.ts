@@ -1,10 +1,16 @@
-/** Fake layers and fixtures for unit tests: configuration from a map, metrics and HTTP under test control. */
+/**
+ * Fake layers and fixtures for unit tests: configuration from a map, endpoints built by hand, and
+ * discovery, metrics, a replica pool and HTTP under test control.
+ */
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { ConfigProvider, Effect, Layer } from "effect"
 import { LbConfig } from "../../src/Config.ts"
+import { Discovery } from "../../src/Discovery.ts"
 import type { Replica, ReplicaId } from "../../src/domain/Replica.ts"
+import { Endpoint } from "../../src/Endpoint.ts"
 import { MetricsSource, type ReplicaMetrics } from "../../src/MetricsSource.ts"
-import { OutlierDetector } from "../../src/OutlierDetector.ts"
+import { ReplicaPool } from "../../src/ReplicaPool.ts"
+import type { Choice } from "../../src/Selector.ts"
 
 /** LbConfig decoded from `env` alone (the process environment is not read). */
 export const configLayer = (env: Record<string, string> = {}) =>
@@ -20,26 +26,55 @@ export const replica = (n: number): Replica => ({
   node: undefined,
 })
 
-export const replicas = (count: number): Array<Replica> =>
-  Array.from({ length: count }, (_, i) => replica(i + 1))
+/**
+ * The endpoint of `replica(n)`, as one of a pool's first replicas (no slow start), with `weight` as
+ * its effective weight too (the pool would set that; selector tests have no pool).
+ */
+export const endpoint = (n: number, weight = 1): Endpoint => {
+  const made = new Endpoint(replica(n), Number.NEGATIVE_INFINITY, weight)
+  made.effectiveWeight = weight
+  return made
+}
 
-/** An OutlierDetector that never ejects. */
-export const noOutliers = Layer.succeed(OutlierDetector, {
-  reportSuccess: () => {},
-  reportFailure: () => {},
-  isEjected: () => false,
-  state: () => undefined,
-  totalEjections: () => 0,
-  version: () => 0,
+/** Fresh endpoints of replicas 1 to `count`, with the given weights (1 where none is given). */
+export const endpoints = (count: number, weights: ReadonlyArray<number> = []): Array<Endpoint> =>
+  Array.from({ length: count }, (_, i) => endpoint(i + 1, weights[i] ?? 1))
+
+/** What a selector is given to choose among, `uniform` as the pool would say it. */
+export const choiceOf = (candidates: ReadonlyArray<Endpoint>): Choice => ({
+  endpoints: candidates,
+  uniform: candidates.every((candidate) => candidate.effectiveWeight === candidates[0]!.effectiveWeight),
 })
 
-/** A MetricsSource whose samples the test sets directly. */
+/** A Discovery whose replica set the test replaces with `set`. */
+export const fakeDiscovery = (initial: ReadonlyArray<Replica> = []) => {
+  let current = initial
+  let version = 0
+  return {
+    set: (replicas: ReadonlyArray<Replica>) => {
+      current = replicas
+      version++
+    },
+    layer: Layer.succeed(Discovery, { current: () => current, version: () => version }),
+  }
+}
+
+/** A MetricsSource whose samples the test sets; every `set` or `clear` is a new version. */
 export const fakeMetrics = () => {
   const samples = new Map<ReplicaId, ReplicaMetrics>()
+  let version = 0
   return {
-    samples,
+    set: (replicaId: ReplicaId, metrics: ReplicaMetrics) => {
+      samples.set(replicaId, metrics)
+      version++
+    },
+    clear: () => {
+      samples.clear()
+      version++
+    },
     layer: Layer.succeed(MetricsSource, {
       get: (replicaId) => samples.get(replicaId),
+      version: () => version,
       pollFailures: () => ({}),
     }),
   }
@@ -51,6 +86,14 @@ export const sample = (cpuPercent: number, sampledAt: number): ReplicaMetrics =>
   networkMbps: 0,
   sampledAt,
 })
+
+/** A ReplicaPool over fixed endpoints, every one a candidate: for services that only read the pool. */
+export const fixedPool = (known: ReadonlyArray<Endpoint> = []) =>
+  Layer.succeed(ReplicaPool, {
+    endpoints: () => known,
+    candidates: () => ({ ...choiceOf(known), panic: false }),
+    invalidate: () => {},
+  })
 
 /** What a fake endpoint does: answer with a status and JSON body, refuse the connection, or hang. */
 export type FakeAnswer = { readonly status: number; readonly body?: unknown } | "refuse" | "hang"

@@ -1,13 +1,12 @@
 /** HealthProbe over HTTP and the ReplicaPool: down/up thresholds, timeouts, passive marks, panic mode. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, FastCheck as fc, Layer, TestClock } from "effect"
+import { Effect, Layer, TestClock } from "effect"
 import { layer as staticDiscoveryLayer } from "../../layers/discovery/static.ts"
 import { layer as httpHealthLayer } from "../../layers/health-probe/http.ts"
-import { layer as consecutiveOutliersLayer } from "../../layers/outlier-detector/consecutive.ts"
-import { Discovery } from "../../src/Discovery.ts"
+import { layer as noMetricsLayer } from "../../layers/metrics-source/none.ts"
 import { HealthProbe } from "../../src/HealthProbe.ts"
 import { ReplicaPool } from "../../src/ReplicaPool.ts"
-import { configLayer, fakeHttp, noOutliers, replica } from "./fakes.ts"
+import { configLayer, fakeHttp } from "./fakes.ts"
 
 const A = "http://127.0.0.2:8080"
 const B = "http://127.0.0.3:8080"
@@ -17,11 +16,11 @@ const setup = () => {
   const http = fakeHttp()
   http.routes.set(`${A}/health`, { status: 200 })
   http.routes.set(`${B}/health`, { status: 200 })
-  const layer = ReplicaPool.layer.pipe(
-    Layer.provideMerge(Layer.merge(httpHealthLayer, consecutiveOutliersLayer)),
-    Layer.provideMerge(staticDiscoveryLayer),
+  const layer = httpHealthLayer.pipe(
+    Layer.provideMerge(ReplicaPool.layer),
+    Layer.provide(Layer.merge(staticDiscoveryLayer, noMetricsLayer)),
     Layer.provide(http.layer),
-    Layer.provideMerge(
+    Layer.provide(
       configLayer({
         REPLICAS: `${A},${B}`,
         HEALTH_CHECK_INTERVAL: "1",
@@ -35,28 +34,34 @@ const setup = () => {
 }
 
 const candidateIds = Effect.map(ReplicaPool, (pool) =>
-  pool.candidates().replicas.map((replica) => replica.id),
+  pool.candidates().endpoints.map((endpoint) => endpoint.id),
 )
+
+/** The endpoint of the replica at `host:port`. */
+const endpointOf = (replicaId: string) =>
+  Effect.map(ReplicaPool, (pool) => pool.endpoints().find((endpoint) => endpoint.id === replicaId)!)
 
 describe("HealthProbe (HTTP)", () => {
   it.effect("takes a replica out after 3 failed probes and back after 2 good ones", () => {
     const { http, layer } = setup()
     return Effect.gen(function* () {
-      const health = yield* HealthProbe
+      const b = yield* endpointOf("127.0.0.3:8080")
       // Probes run at 0 s, then every second.
       http.routes.set(`${B}/health`, { status: 500 })
       yield* TestClock.adjust("1 second")
-      expect(health.isHealthy("127.0.0.3:8080")).toBe(true)
+      expect(b.health.healthy).toBe(true)
       yield* TestClock.adjust("1 second")
-      expect(health.isHealthy("127.0.0.3:8080")).toBe(false)
-      expect(health.state("127.0.0.3:8080")?.lastError).toContain("500")
+      expect(b.health.healthy).toBe(false)
+      expect(b.health.lastError).toContain("500")
+      expect(b.health.changedAt).toBe(2000)
       expect(yield* candidateIds).toEqual(["127.0.0.2:8080"])
 
       http.routes.set(`${B}/health`, { status: 200 })
       yield* TestClock.adjust("1 second")
-      expect(health.isHealthy("127.0.0.3:8080")).toBe(false)
+      expect(b.health.healthy).toBe(false)
       yield* TestClock.adjust("1 second")
-      expect(health.isHealthy("127.0.0.3:8080")).toBe(true)
+      expect(b.health.healthy).toBe(true)
+      expect(b.health.lastError).toBeUndefined()
       expect(yield* candidateIds).toEqual(["127.0.0.2:8080", "127.0.0.3:8080"])
     }).pipe(Effect.provide(layer))
   })
@@ -64,24 +69,24 @@ describe("HealthProbe (HTTP)", () => {
   it.effect("counts a probe that outlasts HEALTH_CHECK_TIMEOUT as failed", () => {
     const { http, layer } = setup()
     return Effect.gen(function* () {
-      const health = yield* HealthProbe
+      const a = yield* endpointOf("127.0.0.2:8080")
       http.routes.set(`${A}/health`, "hang")
       yield* TestClock.adjust("1 second")
       yield* TestClock.adjust("1500 millis")
-      expect(health.state("127.0.0.2:8080")?.consecutiveFailures).toBe(2)
+      expect(a.health.consecutiveFailures).toBe(2)
       yield* TestClock.adjust("1500 millis")
-      expect(health.isHealthy("127.0.0.2:8080")).toBe(false)
-      expect(health.state("127.0.0.2:8080")?.lastError).toContain("no answer within 500 ms")
+      expect(a.health.healthy).toBe(false)
+      expect(a.health.lastError).toContain("no answer within 500 ms")
     }).pipe(Effect.provide(layer))
   })
 
   it.effect("a refused connection counts as a failure", () => {
     const { http, layer } = setup()
     return Effect.gen(function* () {
-      const health = yield* HealthProbe
+      const a = yield* endpointOf("127.0.0.2:8080")
       http.routes.delete(`${A}/health`)
       yield* TestClock.adjust("2 seconds")
-      expect(health.isHealthy("127.0.0.2:8080")).toBe(false)
+      expect(a.health.healthy).toBe(false)
     }).pipe(Effect.provide(layer))
   })
 
@@ -89,14 +94,16 @@ describe("HealthProbe (HTTP)", () => {
     const { layer } = setup()
     return Effect.gen(function* () {
       const health = yield* HealthProbe
-      for (let i = 0; i < 3; i++) health.reportFailure("127.0.0.2:8080", "ECONNREFUSED")
-      expect(health.isHealthy("127.0.0.2:8080")).toBe(false)
+      const a = yield* endpointOf("127.0.0.2:8080")
+      for (let i = 0; i < 3; i++) health.reportFailure(a, "ECONNREFUSED")
+      expect(a.health.healthy).toBe(false)
+      expect(a.health.lastError).toBe("ECONNREFUSED")
       expect(yield* candidateIds).toEqual(["127.0.0.3:8080"])
     }).pipe(Effect.provide(layer))
   })
 })
 
-describe("ReplicaPool", () => {
+describe("ReplicaPool and health", () => {
   it.effect("routes to every known replica when none is healthy (panic mode)", () => {
     const { http, layer } = setup()
     return Effect.gen(function* () {
@@ -105,45 +112,7 @@ describe("ReplicaPool", () => {
       http.routes.clear()
       yield* TestClock.adjust("3 seconds")
       expect(pool.candidates()).toMatchObject({ panic: true })
-      expect(pool.candidates().replicas).toHaveLength(2)
+      expect(pool.candidates().endpoints).toHaveLength(2)
     }).pipe(Effect.provide(layer))
   })
-
-  it.effect.prop(
-    "never offers an unhealthy replica while a healthy one exists",
-    [fc.array(fc.boolean(), { minLength: 1, maxLength: 12 })],
-    ([healthy]) =>
-      Effect.gen(function* () {
-        const pool = yield* ReplicaPool
-        const { replicas, panic } = pool.candidates()
-        const healthyIds = healthy.flatMap((ok, i) => (ok ? [`r${i}`] : []))
-        if (healthyIds.length > 0) {
-          expect(panic).toBe(false)
-          expect(replicas.map((replica) => replica.id)).toEqual(healthyIds)
-        } else {
-          expect(panic).toBe(true)
-          expect(replicas).toHaveLength(healthy.length)
-        }
-      }).pipe(
-        Effect.provide(
-          ReplicaPool.layer.pipe(
-            Layer.provide(Layer.merge(configLayer(), noOutliers)),
-            Layer.provide(
-              Layer.succeed(HealthProbe, {
-                isHealthy: (id) => healthy[Number(id.slice(1))]!,
-                state: () => undefined,
-                reportFailure: () => {},
-                version: () => 0,
-              }),
-            ),
-            Layer.provide(
-              Layer.succeed(Discovery, {
-                current: () => healthy.map((_, i) => ({ ...replica(i), id: `r${i}` })),
-                version: () => 0,
-              }),
-            ),
-          ),
-        ),
-      ),
-  )
 })

@@ -3,21 +3,23 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, FastCheck as fc, Layer, TestClock } from "effect"
 import { make, layer as memoryLeaseLayer } from "../../layers/lease-store/memory.ts"
 import { type Lease, LeaseStore } from "../../src/LeaseStore.ts"
-import { configLayer } from "./fakes.ts"
+import { configLayer, endpoints } from "./fakes.ts"
 
 const storeLayer = (env: Record<string, string>) => memoryLeaseLayer.pipe(Layer.provide(configLayer(env)))
 
 describe("LeaseStore (memory)", () => {
-  it.effect("counts active leases per replica and releases each once", () =>
+  it.effect("counts active leases per endpoint and releases each once", () =>
     Effect.gen(function* () {
       const leases = yield* LeaseStore
-      const a1 = leases.acquire("a")
-      leases.acquire("a")
-      leases.acquire("b")
-      expect([leases.active("a"), leases.active("b"), leases.active("c")]).toEqual([2, 1, 0])
+      const [a, b, c] = endpoints(3)
+      const a1 = leases.acquire(a!)
+      leases.acquire(a!)
+      leases.acquire(b!)
+      expect(a1.endpoint).toBe(a)
+      expect([a!.active, b!.active, c!.active]).toEqual([2, 1, 0])
       leases.release(a1)
       leases.release(a1)
-      expect(leases.active("a")).toBe(1)
+      expect(a!.active).toBe(1)
       expect(leases.totals()).toEqual({ acquired: 3, released: 1, expired: 0, active: 2 })
     }).pipe(Effect.provide(storeLayer({}))),
   )
@@ -25,49 +27,54 @@ describe("LeaseStore (memory)", () => {
   it.effect("expires an unreleased lease at exactly LEASE_DURATION", () =>
     Effect.gen(function* () {
       const leases = yield* LeaseStore
-      const lease = leases.acquire("a")
+      const [a] = endpoints(1)
+      const lease = leases.acquire(a!)
       yield* TestClock.adjust("29999 millis")
-      expect(leases.active("a")).toBe(1)
+      expect(a!.active).toBe(1)
       yield* TestClock.adjust("1 millis")
-      expect(leases.active("a")).toBe(0)
+      expect(a!.active).toBe(0)
       expect(leases.totals()).toEqual({ acquired: 1, released: 0, expired: 1, active: 0 })
       // A late release of an expired lease changes nothing.
       leases.release(lease)
       expect(leases.totals()).toEqual({ acquired: 1, released: 0, expired: 1, active: 0 })
+      expect(a!.active).toBe(0)
     }).pipe(Effect.provide(storeLayer({ LEASE_DURATION: "30", LEASE_CLEANUP_INTERVAL: "1" }))),
   )
 
   it.effect("a renewed lease lasts LEASE_DURATION from its renewal, and counts once", () =>
     Effect.gen(function* () {
       const leases = yield* LeaseStore
-      const first = leases.acquire("a")
-      const other = leases.acquire("a")
+      const [a] = endpoints(1)
+      const first = leases.acquire(a!)
+      const other = leases.acquire(a!)
       yield* TestClock.adjust("20 seconds")
       const renewed = leases.renew(first)
       expect(renewed.id).toBe(first.id)
       yield* TestClock.adjust("10 seconds")
       // The other lease expired at 30 s; the renewed one is due at 50 s.
-      expect(leases.active("a")).toBe(1)
+      expect(a!.active).toBe(1)
       yield* TestClock.adjust("20 seconds")
-      expect(leases.active("a")).toBe(0)
+      expect(a!.active).toBe(0)
       // Renewing a lease that expired takes it anew; the totals still add up.
       const again = leases.renew(renewed)
       leases.release(again)
       leases.release(other)
       expect(leases.totals()).toEqual({ acquired: 3, released: 1, expired: 2, active: 0 })
+      expect(a!.active).toBe(0)
     }).pipe(Effect.provide(storeLayer({ LEASE_DURATION: "30", LEASE_CLEANUP_INTERVAL: "1" }))),
   )
 
   it.effect("removes expired leases on the LEASE_CLEANUP_INTERVAL cadence", () =>
     Effect.gen(function* () {
       const leases = yield* LeaseStore
+      const [a] = endpoints(1)
       yield* TestClock.adjust("500 millis")
-      leases.acquire("a")
+      leases.acquire(a!)
       // Due at 2.5 s; the cleanup fiber runs at 0, 5, 10 s.
       yield* TestClock.adjust("4499 millis")
-      expect(leases.active("a")).toBe(1)
+      expect(a!.active).toBe(1)
       yield* TestClock.adjust("1 millis")
-      expect(leases.active("a")).toBe(0)
+      expect(a!.active).toBe(0)
     }).pipe(Effect.provide(storeLayer({ LEASE_DURATION: "2", LEASE_CLEANUP_INTERVAL: "5" }))),
   )
 
@@ -76,9 +83,10 @@ describe("LeaseStore (memory)", () => {
       const leases = yield* Effect.scoped(Layer.build(storeLayer({ LEASE_DURATION: "1" }))).pipe(
         Effect.map(Context.get(LeaseStore)),
       )
-      leases.acquire("a")
+      const [a] = endpoints(1)
+      leases.acquire(a!)
       yield* TestClock.adjust("10 seconds")
-      expect(leases.active("a")).toBe(1)
+      expect(a!.active).toBe(1)
     }),
   )
 
@@ -95,14 +103,15 @@ describe("LeaseStore (memory)", () => {
     ([operations]) =>
       Effect.gen(function* () {
         const leases = yield* make(3000)
+        const replicas = endpoints(4)
         const taken: Array<Lease> = []
         for (const op of operations) {
-          if (op.kind === "acquire") taken.push(leases.acquire(`r${op.replica}`))
+          if (op.kind === "acquire") taken.push(leases.acquire(replicas[op.replica]!))
           else if (op.kind === "release" && taken.length > 0) leases.release(taken[op.index % taken.length]!)
           else if (op.kind === "advance") yield* TestClock.adjust(op.millis)
           else if (op.kind === "expire") yield* leases.expireDue
           const totals = leases.totals()
-          const perReplica = [0, 1, 2, 3].map((r) => leases.active(`r${r}`))
+          const perReplica = replicas.map((replica) => replica.active)
           expect(totals.acquired).toBe(totals.released + totals.expired + totals.active)
           expect(perReplica.every((count) => count >= 0)).toBe(true)
           expect(perReplica.reduce((sum, count) => sum + count, 0)).toBe(totals.active)

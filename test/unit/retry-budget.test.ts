@@ -1,7 +1,7 @@
 /** The retry budget: retries stay within their share of requests, plus the reserve. */
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { makeRetryBudget } from "../../layers/proxy/retry-budget.ts"
+import { makeRetryBudget } from "../../src/retry-budget.ts"
 
 describe("retry budget", () => {
   it("spends its reserve first, then allows one retry per 1/share requests", () => {

@@ -1,60 +1,70 @@
 /** RoutingStats: the PRD's /metrics figures, with the request rate over a sliding window of TestClock time. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
-import { OUTCOMES, ROUTING_TIME_BOUNDS_SECONDS, RoutingStats } from "../../src/RoutingStats.ts"
-import { replica } from "./fakes.ts"
+import { Effect, Layer, TestClock } from "effect"
+import { type Endpoint, OUTCOMES } from "../../src/Endpoint.ts"
+import { ReplicaPool } from "../../src/ReplicaPool.ts"
+import { ROUTING_TIME_BOUNDS_SECONDS, RoutingStats } from "../../src/RoutingStats.ts"
+import { configLayer, endpoints, fakeDiscovery, fakeMetrics, fixedPool, replica } from "./fakes.ts"
+
+/** RoutingStats over a pool of the given endpoints. */
+const statsOver = (known: ReadonlyArray<Endpoint>) => RoutingStats.layer.pipe(Layer.provide(fixedPool(known)))
 
 describe("RoutingStats", () => {
-  it.effect("reports totals, decisions per replica, routing time and the fresh-metrics share", () =>
-    Effect.gen(function* () {
+  it.effect("reports totals, decisions per replica, routing time and the fresh-metrics share", () => {
+    const [a, b, c] = endpoints(3)
+    return Effect.gen(function* () {
       const stats = yield* RoutingStats
-      const [a, b] = [replica(1), replica(2)]
       for (const [target, fresh] of [
-        [a, true],
-        [a, true],
-        [b, false],
+        [a!, true],
+        [a!, true],
+        [b!, false],
       ] as const) {
         stats.recordRequest()
-        stats.recordDecision({ replica: target, score: 1, freshMetrics: fresh, fallback: !fresh }, 0.5, false)
+        stats.recordDecision(
+          { endpoint: target, score: 1, freshMetrics: fresh, fallback: !fresh },
+          0.5,
+          false,
+        )
       }
-      stats.recordResponse(a.id, 200)
-      stats.recordResponse(b.id, 503)
+      stats.recordResponse(a!, 200)
+      stats.recordResponse(b!, 503)
       expect(stats.snapshot()).toMatchObject({
         total_requests: 3,
-        routing_decisions: { [a.id]: 2, [b.id]: 1 },
         avg_routing_time_ms: 0.5,
         cache_hit_rate: 2 / 3,
         fallback_decisions: 1,
         responses: { "2xx": 1, "5xx": 1 },
       })
-    }).pipe(Effect.provide(RoutingStats.layer)),
-  )
+      // Read from the pool's endpoints: those never chosen are left out.
+      expect(stats.snapshot().routing_decisions).toEqual({ [a!.id]: 2, [b!.id]: 1 })
+      expect(c!.picks).toBe(0)
+    }).pipe(Effect.provide(statsOver([a!, b!, c!])))
+  })
 
-  it.effect("counts each replica's attempts by outcome, and routing times in buckets", () =>
-    Effect.gen(function* () {
+  it.effect("counts each replica's attempts by outcome, and routing times in buckets", () => {
+    const [a, b] = endpoints(2)
+    return Effect.gen(function* () {
       const stats = yield* RoutingStats
-      const [a, b] = [replica(1), replica(2)]
-      const decide = (target: typeof a, timeMs: number) =>
+      const decide = (target: Endpoint, timeMs: number) =>
         stats.recordDecision(
-          { replica: target, score: 0, freshMetrics: undefined, fallback: false },
+          { endpoint: target, score: 0, freshMetrics: undefined, fallback: false },
           timeMs,
           false,
         )
-      decide(a, 0.001)
-      stats.recordResponse(a.id, 204)
-      decide(a, 0.003)
-      stats.recordNoResponse(a.id, "error")
-      decide(b, 20)
-      stats.recordResponse(b.id, 404)
-      decide(b, 0.001)
-      stats.recordNoResponse(b.id, "aborted")
+      decide(a!, 0.001)
+      stats.recordResponse(a!, 204)
+      decide(a!, 0.003)
+      stats.recordNoResponse(a!, "error")
+      decide(b!, 20)
+      stats.recordResponse(b!, 404)
+      decide(b!, 0.001)
+      stats.recordNoResponse(b!, "aborted")
 
-      const counts = new Map(Array.from(stats.replicaCounts(), (c) => [c.id, c]))
-      const byOutcome = (id: string) =>
-        Object.fromEntries(OUTCOMES.map((outcome, i) => [outcome, counts.get(id)!.outcomes[i]]))
-      expect(counts.get(a.id)).toMatchObject({ name: a.name, picks: 2 })
-      expect(byOutcome(a.id)).toEqual({ "2xx": 1, "3xx": 0, "4xx": 0, "5xx": 0, error: 1, aborted: 0 })
-      expect(byOutcome(b.id)).toEqual({ "2xx": 0, "3xx": 0, "4xx": 1, "5xx": 0, error: 0, aborted: 1 })
+      const byOutcome = (endpoint: Endpoint) =>
+        Object.fromEntries(OUTCOMES.map((outcome, i) => [outcome, endpoint.outcomes[i]]))
+      expect([a!.picks, b!.picks]).toEqual([2, 2])
+      expect(byOutcome(a!)).toEqual({ "2xx": 1, "3xx": 0, "4xx": 0, "5xx": 0, error: 1, aborted: 0 })
+      expect(byOutcome(b!)).toEqual({ "2xx": 0, "3xx": 0, "4xx": 1, "5xx": 0, error: 0, aborted: 1 })
 
       const times = stats.routingTimes()
       expect(times.count).toBe(4)
@@ -64,20 +74,44 @@ describe("RoutingStats", () => {
       expect(times.bucketCounts[1]).toBe(1)
       expect(times.bucketCounts[ROUTING_TIME_BOUNDS_SECONDS.length]).toBe(1)
       expect(times.bucketCounts.reduce((sum, n) => sum + n, 0)).toBe(4)
-    }).pipe(Effect.provide(RoutingStats.layer)),
-  )
+    }).pipe(Effect.provide(statsOver([a!, b!])))
+  })
 
-  it.effect("cache_hit_rate is null while no decision read metrics", () =>
-    Effect.gen(function* () {
+  it.effect("forgets what a replica was sent once discovery drops it", () => {
+    const discovery = fakeDiscovery([replica(1), replica(2)])
+    return Effect.gen(function* () {
       const stats = yield* RoutingStats
-      stats.recordDecision(
-        { replica: replica(1), score: 0, freshMetrics: undefined, fallback: false },
-        0,
-        false,
-      )
+      const [a, b] = (yield* ReplicaPool).endpoints()
+      for (const target of [a!, b!, b!]) {
+        stats.recordDecision(
+          { endpoint: target, score: 0, freshMetrics: undefined, fallback: false },
+          0,
+          false,
+        )
+      }
+      expect(stats.snapshot().routing_decisions).toEqual({ [a!.id]: 1, [b!.id]: 2 })
+      discovery.set([replica(2)])
+      expect(stats.snapshot().routing_decisions).toEqual({ [b!.id]: 2 })
+      discovery.set([replica(1), replica(2)])
+      expect(stats.snapshot().routing_decisions).toEqual({ [b!.id]: 2 })
+    }).pipe(
+      Effect.provide(
+        RoutingStats.layer.pipe(
+          Layer.provideMerge(ReplicaPool.layer),
+          Layer.provide(Layer.mergeAll(discovery.layer, fakeMetrics().layer, configLayer())),
+        ),
+      ),
+    )
+  })
+
+  it.effect("cache_hit_rate is null while no decision read metrics", () => {
+    const [a] = endpoints(1)
+    return Effect.gen(function* () {
+      const stats = yield* RoutingStats
+      stats.recordDecision({ endpoint: a!, score: 0, freshMetrics: undefined, fallback: false }, 0, false)
       expect(stats.snapshot().cache_hit_rate).toBeNull()
-    }).pipe(Effect.provide(RoutingStats.layer)),
-  )
+    }).pipe(Effect.provide(statsOver([a!])))
+  })
 
   it.effect("requests_per_second averages the trailing window of whole seconds", () =>
     Effect.gen(function* () {
@@ -93,6 +127,6 @@ describe("RoutingStats", () => {
       expect(stats.snapshot().requests_per_second).toBeCloseTo(200 / 9, 1)
       yield* TestClock.adjust("10 seconds")
       expect(stats.snapshot().requests_per_second).toBe(0)
-    }).pipe(Effect.provide(RoutingStats.layer)),
+    }).pipe(Effect.provide(statsOver([]))),
   )
 })

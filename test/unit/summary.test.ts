@@ -1,8 +1,9 @@
 /** The LOG_EVERY_N_REQUESTS summary: every N requests, at most once a second of TestClock time. */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, TestClock } from "effect"
-import { makeSummaryLog } from "../../layers/proxy/summary.ts"
+import { Duration, Effect, Layer, TestClock } from "effect"
 import { RoutingStats } from "../../src/RoutingStats.ts"
+import { makeSummaryLog } from "../../src/summary-log.ts"
+import { fixedPool } from "./fakes.ts"
 
 const logged = (everyN: number) =>
   Effect.gen(function* () {
@@ -13,7 +14,7 @@ const logged = (everyN: number) =>
       for (let i = 0; i < count; i++) summarize(stats.recordRequest())
     }
     return { lines, requests }
-  }).pipe(Effect.provide(RoutingStats.layer))
+  }).pipe(Effect.provide(RoutingStats.layer.pipe(Layer.provide(fixedPool()))))
 
 describe("routing summary log", () => {
   it.effect("logs every N requests while they come slower than one summary a second", () =>

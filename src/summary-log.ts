@@ -5,7 +5,7 @@
  * second, which keeps the PRD's purpose (a steady pulse in the log, no spam) at any rate.
  */
 import type { Clock } from "effect"
-import type { RoutingStatsShape } from "../../src/RoutingStats.ts"
+import type { RoutingStatsShape } from "./RoutingStats.ts"
 
 const MIN_INTERVAL_MS = 1000
 

@@ -1,0 +1,197 @@
+/** The balancer's Prometheus exposition (`GET /_lb/metrics`): what it routed, and each replica's state. */
+import { Effect } from "effect"
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client"
+import { type Endpoint, OUTCOMES } from "../../src/Endpoint.ts"
+import { MetricsSource } from "../../src/MetricsSource.ts"
+import { OutlierDetector } from "../../src/OutlierDetector.ts"
+import { ROUTING_TIME_BOUNDS_SECONDS, RoutingStats, type RoutingTimes } from "../../src/RoutingStats.ts"
+import { Selector } from "../../src/Selector.ts"
+import type { EndpointView } from "./read-model.ts"
+
+export const PROMETHEUS_PATH = "/_lb/metrics"
+
+const REPLICA_LABELS = ["replica", "replica_id"] as const
+
+const labelsOf = (endpoint: Endpoint) => ({ replica: endpoint.replica.name, replica_id: endpoint.id })
+
+/**
+ * Process metrics belong to the process, not to one balancer: one set however many balancers a process
+ * runs (tests run several), created on the first scrape so a balancer never scraped pays nothing.
+ */
+let processRegistry: Registry | undefined
+const processMetrics = (): Registry => {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+  }
+  return processRegistry
+}
+
+const ROUTING_TIME = "swarmguard_lb_routing_decision_seconds"
+
+/**
+ * The routing-time histogram in the text format. RoutingStats keeps its buckets as plain numbers on
+ * the data plane (prom-client's `observe` allocates per call and has no way to load counts kept
+ * elsewhere), so the family is written here at scrape time.
+ */
+const routingTimeText = (algorithm: string, { bucketCounts, sumSeconds, count }: RoutingTimes): string => {
+  const lines = [
+    `# HELP ${ROUTING_TIME} Time the selector took to choose a replica`,
+    `# TYPE ${ROUTING_TIME} histogram`,
+  ]
+  let cumulative = 0
+  ROUTING_TIME_BOUNDS_SECONDS.forEach((bound, i) => {
+    cumulative += bucketCounts[i]!
+    lines.push(`${ROUTING_TIME}_bucket{le="${bound}",algorithm="${algorithm}"} ${cumulative}`)
+  })
+  lines.push(`${ROUTING_TIME}_bucket{le="+Inf",algorithm="${algorithm}"} ${count}`)
+  lines.push(`${ROUTING_TIME}_sum{algorithm="${algorithm}"} ${sumSeconds}`)
+  lines.push(`${ROUTING_TIME}_count{algorithm="${algorithm}"} ${count}`)
+  return `${lines.join("\n")}\n`
+}
+
+/** The content type of the exposition: Prometheus's text format 0.0.4. */
+export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
+
+/** Returns the exposition's writer, reading the endpoints through `readEndpoints` at each scrape. */
+export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>) =>
+  Effect.gen(function* () {
+    const metrics = yield* MetricsSource
+    const outliers = yield* OutlierDetector
+    const stats = yield* RoutingStats
+    const { algorithm } = yield* Selector
+    const registry = new Registry()
+    /** One read per scrape, shared by every per-replica family. */
+    let views: ReadonlyArray<EndpointView> = []
+
+    new Counter({
+      name: "swarmguard_lb_requests_total",
+      help: "Attempts routed to each replica, by how they ended: status class, error (no response), aborted (client left first)",
+      labelNames: [...REPLICA_LABELS, "status_class", "algorithm"],
+      registers: [registry],
+      // Counted as plain numbers on the data plane; copied into series at scrape time.
+      collect() {
+        this.reset()
+        for (const { endpoint } of views) {
+          if (endpoint.picks === 0) continue
+          OUTCOMES.forEach((outcome, i) => {
+            const labels = { ...labelsOf(endpoint), status_class: outcome, algorithm }
+            this.inc(labels, endpoint.outcomes[i]!)
+          })
+        }
+      },
+    })
+
+    const perDecision = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ["algorithm"],
+        registers: [registry],
+        collect() {
+          this.reset()
+          this.inc({ algorithm }, read())
+        },
+      })
+    // The snapshot is cheap: these three read it once each per scrape.
+    perDecision(
+      "swarmguard_lb_fallback_decisions_total",
+      "Decisions the algorithm could not make (metrics missing or stale) and its fallback made",
+      () => stats.snapshot().fallback_decisions,
+    )
+    perDecision(
+      "swarmguard_lb_panic_decisions_total",
+      "Decisions made among every replica because too few were healthy",
+      () => stats.snapshot().panic_decisions,
+    )
+    perDecision(
+      "swarmguard_lb_retries_total",
+      "Idempotent requests sent to another replica after the first failed before answering",
+      () => stats.snapshot().retries,
+    )
+
+    perDecision(
+      "swarmguard_lb_retries_denied_total",
+      "Retries the retry budget (RETRY_BUDGET, RETRY_BURST) did not allow",
+      () => stats.snapshot().retries_denied,
+    )
+    perDecision(
+      "swarmguard_lb_ejections_total",
+      "Replicas taken out of rotation after failing requests in a row",
+      outliers.totalEjections,
+    )
+
+    new Counter({
+      name: "swarmguard_lb_agent_poll_failures_total",
+      help: "Agent polls that failed: no answer in time, a bad status, or a report its Schema rejected",
+      labelNames: ["node"],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const [node, count] of Object.entries(metrics.pollFailures())) this.inc({ node }, count)
+      },
+    })
+
+    new Counter({
+      name: "swarmguard_lb_failures_total",
+      help: "Requests the balancer could not complete, by why",
+      labelNames: ["kind"],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const [kind, count] of Object.entries(stats.snapshot().failures)) this.inc({ kind }, count)
+      },
+    })
+
+    /**
+     * A gauge with a value for every known replica (`valueOf` undefined: none for that one). Refilled at
+     * every scrape, so replicas that left the service disappear from the exposition.
+     */
+    const perReplica = (name: string, help: string, read: (replica: EndpointView) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: REPLICA_LABELS,
+        registers: [registry],
+        collect() {
+          this.reset()
+          for (const view of views) {
+            const value = read(view)
+            if (value !== undefined) this.set(labelsOf(view.endpoint), value)
+          }
+        },
+      })
+    perReplica(
+      "swarmguard_lb_active_leases",
+      "Requests in flight to each replica",
+      ({ endpoint }) => endpoint.active,
+    )
+    perReplica(
+      "swarmguard_lb_replica_healthy",
+      "1 while the replica is healthy, 0 while it is out",
+      ({ endpoint }) => (endpoint.health.healthy ? 1 : 0),
+    )
+    perReplica(
+      "swarmguard_lb_replica_ejected",
+      "1 while the replica is ejected for failing requests in a row, 0 otherwise",
+      ({ endpoint }) => (endpoint.ejected ? 1 : 0),
+    )
+    perReplica(
+      "swarmguard_lb_replica_metrics_age_seconds",
+      "Age of the replica's latest resource sample (replicas with metrics only)",
+      ({ sample }) => (sample === undefined ? undefined : sample.ageMs / 1000),
+    )
+    perReplica(
+      "swarmguard_lb_replica_load_score",
+      "The PRD's weighted load score of the replica's latest sample (replicas with metrics only)",
+      ({ sample }) => sample?.score,
+    )
+
+    /** The exposition text: the balancer's families, then the process's. */
+    return async (): Promise<string> => {
+      views = readEndpoints()
+      const families = await registry.metrics()
+      const processFamilies = await processMetrics().metrics()
+      return `${families}\n${routingTimeText(algorithm, stats.routingTimes())}\n${processFamilies}`
+    }
+  })

@@ -1,0 +1,52 @@
+/**
+ * One read of every endpoint's state, with the figures derived from it (metrics age and freshness,
+ * load score), for the JSON views and the Prometheus exposition alike.
+ */
+import { Effect } from "effect"
+import { LbConfig } from "../../src/Config.ts"
+import type { Endpoint } from "../../src/Endpoint.ts"
+import { ReplicaPool } from "../../src/ReplicaPool.ts"
+import { loadScore } from "../../src/score.ts"
+
+export interface SampleView {
+  readonly cpuPercent: number
+  readonly memoryPercent: number
+  readonly networkMbps: number
+  readonly ageMs: number
+  /** Young enough for the metric-reading algorithms (`METRICS_MAX_AGE`). */
+  readonly fresh: boolean
+  /** The PRD's weighted load score of the sample. */
+  readonly score: number
+}
+
+export interface EndpointView {
+  readonly endpoint: Endpoint
+  /** Undefined while its agent reported no sample. */
+  readonly sample: SampleView | undefined
+}
+
+/** Returns the reader: every known endpoint, now. */
+export const makeReadModel = Effect.gen(function* () {
+  const config = yield* LbConfig
+  const pool = yield* ReplicaPool
+  const clock = yield* Effect.clock
+
+  const sampleOf = (endpoint: Endpoint, now: number): SampleView | undefined => {
+    const { metrics } = endpoint
+    if (metrics === undefined) return undefined
+    const ageMs = now - metrics.sampledAt
+    return {
+      cpuPercent: metrics.cpuPercent,
+      memoryPercent: metrics.memoryPercent,
+      networkMbps: metrics.networkMbps,
+      ageMs,
+      fresh: ageMs <= config.metricsMaxAgeMs,
+      score: loadScore(metrics, config),
+    }
+  }
+
+  return (): ReadonlyArray<EndpointView> => {
+    const now = clock.unsafeCurrentTimeMillis()
+    return pool.endpoints().map((endpoint) => ({ endpoint, sample: sampleOf(endpoint, now) }))
+  }
+})
