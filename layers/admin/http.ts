@@ -35,12 +35,15 @@ const sendContent = (res: ServerResponse, status: number, content: Content): voi
 export const layer = Layer.effect(
   Admin,
   Effect.gen(function* () {
-    const config = yield* LbConfig
-    const leases = yield* LeaseStore
-    const metrics = yield* MetricsSource
-    const outliers = yield* OutlierDetector
-    const stats = yield* RoutingStats
-    const { algorithm } = yield* Selector
+    const { config, leases, metrics, outliers, stats, selector } = yield* Effect.all({
+      config: LbConfig,
+      leases: LeaseStore,
+      metrics: MetricsSource,
+      outliers: OutlierDetector,
+      stats: RoutingStats,
+      selector: Selector,
+    })
+    const { algorithm } = selector
     const read = yield* makeReadModel
     const prometheus = yield* makePrometheus(read)
 

@@ -82,7 +82,35 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
       },
     })
 
-    const perDecision = (name: string, help: string, read: () => number) =>
+    /** Counters of the whole balancer, labelled with the algorithm; the stats snapshot is cheap to read. */
+    const totals: ReadonlyArray<readonly [name: string, help: string, read: () => number]> = [
+      [
+        "swarmguard_lb_fallback_decisions_total",
+        "Decisions the algorithm could not make (metrics missing or stale) and its fallback made",
+        () => stats.snapshot().fallback_decisions,
+      ],
+      [
+        "swarmguard_lb_panic_decisions_total",
+        "Decisions made among every replica because too few were healthy",
+        () => stats.snapshot().panic_decisions,
+      ],
+      [
+        "swarmguard_lb_retries_total",
+        "Idempotent requests sent to another replica after the first failed before answering",
+        () => stats.snapshot().retries,
+      ],
+      [
+        "swarmguard_lb_retries_denied_total",
+        "Retries the retry budget (RETRY_BUDGET, RETRY_BURST) did not allow",
+        () => stats.snapshot().retries_denied,
+      ],
+      [
+        "swarmguard_lb_ejections_total",
+        "Replicas taken out of rotation after failing requests in a row",
+        outliers.totalEjections,
+      ],
+    ]
+    for (const [name, help, read] of totals) {
       new Counter({
         name,
         help,
@@ -93,33 +121,7 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
           this.inc({ algorithm }, read())
         },
       })
-    // The snapshot is cheap: these three read it once each per scrape.
-    perDecision(
-      "swarmguard_lb_fallback_decisions_total",
-      "Decisions the algorithm could not make (metrics missing or stale) and its fallback made",
-      () => stats.snapshot().fallback_decisions,
-    )
-    perDecision(
-      "swarmguard_lb_panic_decisions_total",
-      "Decisions made among every replica because too few were healthy",
-      () => stats.snapshot().panic_decisions,
-    )
-    perDecision(
-      "swarmguard_lb_retries_total",
-      "Idempotent requests sent to another replica after the first failed before answering",
-      () => stats.snapshot().retries,
-    )
-
-    perDecision(
-      "swarmguard_lb_retries_denied_total",
-      "Retries the retry budget (RETRY_BUDGET, RETRY_BURST) did not allow",
-      () => stats.snapshot().retries_denied,
-    )
-    perDecision(
-      "swarmguard_lb_ejections_total",
-      "Replicas taken out of rotation after failing requests in a row",
-      outliers.totalEjections,
-    )
+    }
 
     new Counter({
       name: "swarmguard_lb_agent_poll_failures_total",

@@ -1,14 +1,6 @@
 /** The comparison report as GitHub Markdown: the same tables as the HTML page, without the charts. */
 import type { Report } from "./Report.ts"
-import {
-  generatedAt,
-  goalsTable,
-  machineLine,
-  referencesTable,
-  scenarioSetup,
-  scenarioTable,
-  type Table,
-} from "./table.ts"
+import * as Tables from "./table.ts"
 
 // GitHub renders inline HTML and splits table cells on `|`: both are escaped so that a name or note
 // always shows as written, on one line.
@@ -20,7 +12,7 @@ const escapeMarkdown = (text: string) =>
     .replace(/\|/g, "\\|")
     .replace(/\s*\n\s*/g, " ")
 
-const renderTable = (table: Table) => {
+const renderTable = (table: Tables.Table) => {
   const line = (cells: ReadonlyArray<string>) => `| ${cells.join(" | ")} |`
   const rule = table.header.map((_, column) => (table.align[column] === "right" ? "---:" : "---"))
   const rows = table.rows.map((row) =>
@@ -37,10 +29,10 @@ const renderTable = (table: Table) => {
 const section = (title: string, body: string) => `## ${title}\n\n${body}\n`
 
 export const renderMarkdown = (report: Report): string => {
-  const goals = goalsTable(report)
-  const references = referencesTable(report)
+  const goals = Tables.goalsTable(report)
+  const references = Tables.referencesTable(report)
   const parts = [
-    `# SwarmGuard LB: load-balancing comparison\n\nGenerated ${escapeMarkdown(generatedAt(report))} · ${escapeMarkdown(machineLine(report))}\n`,
+    `# SwarmGuard LB: load-balancing comparison\n\nGenerated ${escapeMarkdown(Tables.generatedAt(report))} · ${escapeMarkdown(Tables.machineLine(report))}\n`,
     section(
       "Notes",
       report.notes.length === 0
@@ -53,12 +45,12 @@ export const renderMarkdown = (report: Report): string => {
     ),
     section("Goals", goals.rows.length === 0 ? "None set." : renderTable(goals)),
     ...report.scenarios.map((scenario) => {
-      const table = scenarioTable(report, scenario)
+      const table = Tables.scenarioTable(report, scenario)
       return section(
         `Scenario: ${escapeMarkdown(scenario.name)}`,
         [
           escapeMarkdown(scenario.description),
-          `*${escapeMarkdown(scenarioSetup(scenario))}*`,
+          `*${escapeMarkdown(Tables.scenarioSetup(scenario))}*`,
           table.rows.length === 0 ? "No results for this scenario." : renderTable(table),
         ].join("\n\n"),
       )
