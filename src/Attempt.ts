@@ -1,7 +1,8 @@
 /**
  * One exchange with one endpoint, from the routing decision to its end. It holds the endpoint's lease
  * and has the few verbs an exchange can end with; each reports to leases, stats, outliers, health and
- * the selector here, once, so the transports (proxied requests, upgrades) only move bytes.
+ * the selector here, once, so the transports (proxied requests, upgrades) only move bytes. See
+ * docs/ARCHITECTURE.md, "The request's path".
  */
 import { performance } from "node:perf_hooks"
 import type { Endpoint } from "./Endpoint.ts"

@@ -6,6 +6,7 @@
  *
  * The services that own a rule (HealthProbe, OutlierDetector, LeaseStore, the Selector) keep their
  * per-replica state here rather than in maps keyed by replica id; the admin views read it from here.
+ * See docs/ARCHITECTURE.md, "The endpoint".
  */
 import type { Replica, ReplicaId } from "./domain/Replica.ts"
 import type { ReplicaMetrics } from "./MetricsSource.ts"

@@ -8,7 +8,8 @@
  * Slow start (`SLOW_START`): an endpoint that joins a running pool, turns healthy again or is
  * readmitted has its effective weight ramp from 10 % to 100 % of its weight over the window, as
  * Envoy's slow-start factor scales a host's weight, so a cold replica is not handed a least-loaded
- * algorithm's whole herd. Selectors apply the weight; the pool only sets it.
+ * algorithm's whole herd. Selectors apply the weight; the pool only sets it (docs/ARCHITECTURE.md,
+ * "Weights and slow start").
  */
 import { Context, Effect, FiberSet, Layer } from "effect"
 import { LbConfig } from "./Config.ts"

@@ -1,6 +1,7 @@
 /**
  * Every routing algorithm's Selector layer, by the name `LB_ALGORITHM` gives it. The balancer provides
  * the one configured; the selector tests and the routing benchmark run them all from here.
+ * docs/ARCHITECTURE.md, "How to add an algorithm", says what else a new one needs.
  */
 import type { Layer } from "effect"
 import type { LbConfig } from "../../src/Config.ts"
