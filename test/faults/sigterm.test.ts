@@ -17,18 +17,24 @@ const LONG_MS = 3_000
 /** A request sent this long before the signal has surely reached the balancer (loopback, light load). */
 const IN_FLIGHT_MARGIN_MS = 100
 
+/** A balancer process before three replicas, serving all of them; both stop with the test. */
+const startServingBalancer = async () => {
+  const set = await startReplicas(3)
+  onTestFinished(() => set.stopAll())
+  const lb = await spawnBalancerChild({
+    REPLICAS: set.origins,
+    DRAIN_TIMEOUT: String(DRAIN_TIMEOUT_MS / 1000),
+  })
+  onTestFinished(async () => {
+    await lb.stop(1_000)
+  })
+  await sharesOf(lb.url, 9)
+  return lb
+}
+
 describe("SIGTERM", () => {
   it("under load: no in-flight request dropped, new connections refused, exit code 0", async () => {
-    const set = await startReplicas(3)
-    onTestFinished(() => set.stopAll())
-    const lb = await spawnBalancerChild({
-      REPLICAS: set.origins,
-      DRAIN_TIMEOUT: String(DRAIN_TIMEOUT_MS / 1000),
-    })
-    onTestFinished(async () => {
-      await lb.stop(1_000)
-    })
-    await sharesOf(lb.url, 9)
+    const lb = await startServingBalancer()
     // A client that keeps its connection open and idle: the drain must not wait for it to leave.
     const idle = new Client(lb.url, { keepAliveTimeout: 60_000 })
     onTestFinished(() => idle.destroy())
@@ -132,16 +138,7 @@ describe("SIGTERM", () => {
   }, 60_000)
 
   it("idle: the process exits within 1.5 s of the signal", async () => {
-    const set = await startReplicas(3)
-    onTestFinished(() => set.stopAll())
-    const lb = await spawnBalancerChild({
-      REPLICAS: set.origins,
-      DRAIN_TIMEOUT: String(DRAIN_TIMEOUT_MS / 1000),
-    })
-    onTestFinished(async () => {
-      await lb.stop(1_000)
-    })
-    await sharesOf(lb.url, 9)
+    const lb = await startServingBalancer()
 
     const signalledAt = performance.now()
     lb.signal("SIGTERM")
