@@ -5,6 +5,7 @@
  * docs/ARCHITECTURE.md, "The request's path".
  */
 import { performance } from "node:perf_hooks"
+import { parseLoadReport } from "./domain/LoadReport.ts"
 import type { Endpoint } from "./Endpoint.ts"
 import type { HealthProbeShape } from "./HealthProbe.ts"
 import type { Lease, LeaseStoreShape } from "./LeaseStore.ts"
@@ -71,6 +72,8 @@ export interface AttemptContext {
   /** Whether a retry would have another endpoint to go to: otherwise it spends no budget. */
   readonly hasOtherCandidate: (endpoint: Endpoint) => boolean
   readonly retry: (avoid: Endpoint) => Attempt | Refusal
+  /** The clock service's time (epoch ms), which the admin views measure ages against. */
+  readonly now: () => number
 }
 
 export class Attempt {
@@ -121,6 +124,13 @@ export class Attempt {
     this.context.stats.recordResponse(this.endpoint, status)
     if (status >= 500) this.context.outliers.reportFailure(this.endpoint, "5xx")
     else this.context.outliers.reportSuccess(this.endpoint)
+  }
+
+  /** The replica's answer carried a load report (`endpoint-load-metrics`): it is kept on the endpoint. */
+  reportLoad(header: string): void {
+    const report = parseLoadReport(header)
+    if (report === undefined) this.context.stats.recordRejectedLoadReport()
+    else this.endpoint.loadReport = { report, receivedAt: this.context.now() }
   }
 
   /**

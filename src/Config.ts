@@ -92,6 +92,8 @@ export interface LbConfigShape {
   readonly drainTimeoutMs: number
   readonly metricsPath: string
   readonly debugRouting: boolean
+  /** Whether replicas' `endpoint-load-metrics` headers reach the client too (they are read either way). */
+  readonly forwardLoadReports: boolean
   readonly logEveryNRequests: number
 }
 
@@ -151,6 +153,7 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     drainTimeoutMs: yield* variable("DRAIN_TIMEOUT", seconds, "25"),
     metricsPath: yield* variable("LB_METRICS_PATH", urlPath, "/metrics"),
     debugRouting: yield* variable("DEBUG_ROUTING", boolean, "false"),
+    forwardLoadReports: yield* variable("FORWARD_LOAD_REPORTS", boolean, "false"),
     logEveryNRequests: yield* variable("LOG_EVERY_N_REQUESTS", nonNegativeInteger, "100"),
   }
 })

@@ -8,6 +8,7 @@
  * per-replica state here rather than in maps keyed by replica id; the admin views read it from here.
  * See docs/ARCHITECTURE.md, "The endpoint".
  */
+import type { LoadReport } from "./domain/LoadReport.ts"
 import type { Replica, ReplicaId } from "./domain/Replica.ts"
 import type { ReplicaMetrics } from "./MetricsSource.ts"
 
@@ -68,6 +69,8 @@ export class Endpoint {
   rotationCredit = 0
   /** The latest resource sample its agent reported, or undefined without one. */
   metrics: ReplicaMetrics | undefined = undefined
+  /** The load it last reported itself in a response (`endpoint-load-metrics`), and when (epoch ms). */
+  loadReport: { readonly report: LoadReport; readonly receivedAt: number } | undefined = undefined
   /** Decisions that chose it. */
   picks = 0
   /** Attempts it was sent, by how they ended; indexed like `OUTCOMES`. */

@@ -45,7 +45,8 @@ export class Router extends Context.Tag("swarmguard/Router")<Router, RouterShape
       const log = (message: string, annotations: Record<string, unknown>) => {
         run(Effect.logInfo(message).pipe(Effect.annotateLogs(annotations)))
       }
-      const summarize = makeSummaryLog(config.logEveryNRequests, stats, yield* Effect.clock, log)
+      const clock = yield* Effect.clock
+      const summarize = makeSummaryLog(config.logEveryNRequests, stats, clock, log)
       const retryBudget = makeRetryBudget(config.retryBudget, config.retryBurst)
       const service = config.targetService
 
@@ -105,6 +106,7 @@ export class Router extends Context.Tag("swarmguard/Router")<Router, RouterShape
         hasOtherCandidate: (endpoint: Endpoint) =>
           pool.candidates().endpoints.some((candidate) => candidate !== endpoint),
         retry: (avoid) => route({ _tag: "Retry", avoid }),
+        now: () => clock.unsafeCurrentTimeMillis(),
       }
 
       return {

@@ -53,6 +53,8 @@ export interface StatsSnapshot {
   readonly retries_denied: number
   readonly responses: Record<string, number>
   readonly failures: Record<FailureKind, number>
+  /** `endpoint-load-metrics` headers that were not a load report (and so were not used). */
+  readonly load_reports_rejected: number
   readonly uptime_seconds: number
 }
 
@@ -67,6 +69,7 @@ export interface RoutingStatsShape {
   /** An attempt ended without a response: the replica failed, or the client left first. */
   readonly recordNoResponse: (endpoint: Endpoint, outcome: "error" | "aborted") => void
   readonly recordFailure: (kind: FailureKind) => void
+  readonly recordRejectedLoadReport: () => void
   readonly routingTimes: () => RoutingTimes
   readonly snapshot: () => StatsSnapshot
 }
@@ -88,6 +91,7 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
       let panics = 0
       let retries = 0
       let retriesDenied = 0
+      let loadReportsRejected = 0
       const timeBuckets = new Array<number>(ROUTING_TIME_BOUNDS_SECONDS.length + 1).fill(0)
       const responses = [0, 0, 0, 0, 0, 0]
       const failures: Record<FailureKind, number> = {
@@ -167,6 +171,9 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
         recordFailure: (kind) => {
           failures[kind]++
         },
+        recordRejectedLoadReport: () => {
+          loadReportsRejected++
+        },
         routingTimes: () => ({ bucketCounts: timeBuckets, sumSeconds: routingTimeMs / 1000, count: routed }),
         snapshot: () => {
           const now = clock.unsafeCurrentTimeMillis()
@@ -193,6 +200,7 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
               "5xx": responses[5]!,
             },
             failures: { ...failures },
+            load_reports_rejected: loadReportsRejected,
             uptime_seconds: (now - startedAt) / 1000,
           }
         },

@@ -105,6 +105,11 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
         () => stats.snapshot().retries_denied,
       ],
       [
+        "swarmguard_lb_load_reports_rejected_total",
+        "endpoint-load-metrics headers that were not a load report, and were not used",
+        () => stats.snapshot().load_reports_rejected,
+      ],
+      [
         "swarmguard_lb_ejections_total",
         "Replicas taken out of rotation after failing requests in a row",
         outliers.totalEjections,
@@ -182,6 +187,21 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
       "swarmguard_lb_replica_metrics_age_seconds",
       "Age of the replica's latest resource sample (replicas with metrics only)",
       ({ sample }) => (sample === undefined ? undefined : sample.ageMs / 1000),
+    )
+    perReplica(
+      "swarmguard_lb_replica_load_report_age_seconds",
+      "Age of the load the replica last reported itself (endpoint-load-metrics; replicas that report only)",
+      ({ loadReportAgeMs }) => (loadReportAgeMs === undefined ? undefined : loadReportAgeMs / 1000),
+    )
+    perReplica(
+      "swarmguard_lb_replica_reported_cpu_utilization",
+      "CPU use the replica last reported, as a share of its allowance (replicas that report it only)",
+      ({ endpoint }) => endpoint.loadReport?.report.cpuUtilization,
+    )
+    perReplica(
+      "swarmguard_lb_replica_reported_in_flight",
+      "Requests in flight the replica last reported (named_metrics.rif; replicas that report it only)",
+      ({ endpoint }) => endpoint.loadReport?.report.named.rif,
     )
     perReplica(
       "swarmguard_lb_replica_load_score",

@@ -1,6 +1,6 @@
 /**
  * One read of every endpoint's state, with the figures derived from it (metrics age and freshness,
- * load score), for the JSON views and the Prometheus exposition alike.
+ * load score, the age of its own load report), for the JSON views and the Prometheus exposition alike.
  */
 import { Effect } from "effect"
 import { LbConfig } from "../../src/Config.ts"
@@ -23,6 +23,8 @@ export interface EndpointView {
   readonly endpoint: Endpoint
   /** Undefined while its agent reported no sample. */
   readonly sample: SampleView | undefined
+  /** How old the replica's own latest load report is; undefined while it sent none. */
+  readonly loadReportAgeMs: number | undefined
 }
 
 /** Returns the reader: every known endpoint, now. */
@@ -47,6 +49,10 @@ export const makeReadModel = Effect.gen(function* () {
 
   return (): ReadonlyArray<EndpointView> => {
     const now = clock.unsafeCurrentTimeMillis()
-    return pool.endpoints().map((endpoint) => ({ endpoint, sample: sampleOf(endpoint, now) }))
+    return pool.endpoints().map((endpoint) => ({
+      endpoint,
+      sample: sampleOf(endpoint, now),
+      loadReportAgeMs: endpoint.loadReport === undefined ? undefined : now - endpoint.loadReport.receivedAt,
+    }))
   }
 })

@@ -15,7 +15,7 @@ export type BalancerMetrics = StatsSnapshot & {
 }
 
 export const replicasJson = (views: ReadonlyArray<EndpointView>) =>
-  views.map(({ endpoint, sample }) => ({
+  views.map(({ endpoint, sample, loadReportAgeMs }) => ({
     id: endpoint.id,
     name: endpoint.replica.name,
     origin: endpoint.replica.origin,
@@ -38,6 +38,17 @@ export const replicasJson = (views: ReadonlyArray<EndpointView>) =>
             fresh: sample.fresh,
           },
     score: sample?.score ?? null,
+    load_report:
+      endpoint.loadReport === undefined
+        ? null
+        : {
+            cpu_utilization: endpoint.loadReport.report.cpuUtilization ?? null,
+            mem_utilization: endpoint.loadReport.report.memUtilization ?? null,
+            application_utilization: endpoint.loadReport.report.applicationUtilization ?? null,
+            rps: endpoint.loadReport.report.rps ?? null,
+            named_metrics: endpoint.loadReport.report.named,
+            age_ms: loadReportAgeMs,
+          },
   }))
 
 export const healthJson = (algorithm: Algorithm, views: ReadonlyArray<EndpointView>) => ({

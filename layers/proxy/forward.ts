@@ -19,6 +19,7 @@ export interface ForwardContext {
   readonly upstreamOf: (endpoint: Endpoint) => Pool
   /** 0: any size. */
   readonly maxRequestBodyBytes: number
+  readonly forwardLoadReports: boolean
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
@@ -132,7 +133,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (statusCode < 200 || this.attempt.over) return true
     this.resume = resume
     this.attempt.respond(statusCode)
-    this.request.res.writeHead(statusCode, statusMessage ?? "", forwardResponseHeaders(rawHeaders))
+    const headers = forwardResponseHeaders(rawHeaders, this.attempt, this.context.forwardLoadReports)
+    this.request.res.writeHead(statusCode, statusMessage ?? "", headers)
     // Node sends stored headers with the first body write. Usually that chunk arrives in the same
     // tick; a replica that answers headers first and body later (long poll, event stream) must not
     // leave the client without a status meanwhile.

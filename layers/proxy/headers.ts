@@ -2,6 +2,7 @@
  * Header rewriting between client and replica. Hop-by-hop headers (RFC 9110 §7.6.1) describe one
  * connection and are dropped; `X-Forwarded-*` tell the replica who the client was.
  */
+import { LOAD_REPORT_HEADER } from "../../src/domain/LoadReport.ts"
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -79,8 +80,21 @@ export const forwardRequestHeaders = (
   return { headers, hasBody }
 }
 
-/** The replica's response headers (raw, as undici reports them) minus the hop-by-hop ones. */
-export const forwardResponseHeaders = (raw: ReadonlyArray<Buffer>): Array<string> => {
+/** Where a response's load report goes, and whether the client sees it too. */
+export interface LoadReports {
+  readonly reportLoad: (header: string) => void
+}
+
+/**
+ * The replica's response headers (raw, as undici reports them) minus the hop-by-hop ones. A load
+ * report (`endpoint-load-metrics`) is handed to `loadReports` and kept from the client unless
+ * `forwardLoadReports`; without a recipient it passes like any header.
+ */
+export const forwardResponseHeaders = (
+  raw: ReadonlyArray<Buffer>,
+  loadReports?: LoadReports,
+  forwardLoadReports = false,
+): Array<string> => {
   const headers: Array<string> = []
   let listed: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
@@ -89,6 +103,10 @@ export const forwardResponseHeaders = (raw: ReadonlyArray<Buffer>): Array<string
     const lower = name.toLowerCase()
     if (lower === "connection") listed = connectionListed(value)
     if (HOP_BY_HOP.has(lower)) continue
+    if (loadReports !== undefined && lower === LOAD_REPORT_HEADER) {
+      loadReports.reportLoad(value)
+      if (!forwardLoadReports) continue
+    }
     headers.push(name, value)
   }
   if (listed === undefined) return headers

@@ -91,6 +91,7 @@ export const layer = Layer.scoped(
       router,
       upstreamOf,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
+      forwardLoadReports: config.forwardLoadReports,
     }
 
     const drainState: DrainState = { draining: false }
@@ -100,6 +101,7 @@ export const layer = Layer.scoped(
       connectTimeoutMs: config.upstreamConnectTimeoutMs,
       responseTimeoutMs: config.upstreamResponseTimeoutMs,
       leaseDurationMs: config.leaseDurationMs,
+      forwardLoadReports: config.forwardLoadReports,
       open: upgraded,
       draining: () => drainState.draining,
     }

@@ -17,6 +17,7 @@ export interface UpgradeContext {
   /** How long the replica may take to answer the handshake once connected. */
   readonly responseTimeoutMs: number
   readonly leaseDurationMs: number
+  readonly forwardLoadReports: boolean
   /**
    * Clients' sockets of upgrade requests, until they close: Node's server no longer tracks them, and a
    * drain must cut them at its deadline.
@@ -151,6 +152,12 @@ class Tunnel {
     clearInterval(this.renewal)
   }
 
+  /** The replica's answer's headers for the client, its load report kept by the attempt. */
+  private responseHeaders(res: IncomingMessage): Array<string> {
+    const raw = res.rawHeaders.map((value) => Buffer.from(value, "latin1"))
+    return forwardResponseHeaders(raw, this.attempt, this.context.forwardLoadReports)
+  }
+
   /** The connection is over; the sockets are left to the caller. */
   private finish(): void {
     this.stopTimers()
@@ -219,7 +226,7 @@ class Tunnel {
     this.attempt.settle()
     keepOpen(this.socket)
     keepOpen(upstreamSocket)
-    const headers = forwardResponseHeaders(res.rawHeaders.map((value) => Buffer.from(value, "latin1")))
+    const headers = this.responseHeaders(res)
     headers.push("connection", "upgrade", "upgrade", res.headers.upgrade ?? "")
     this.socket.write(responseHead(res.statusCode ?? 101, res.statusMessage ?? "", headers))
     if (upstreamHead.length > 0) this.socket.write(upstreamHead)
@@ -244,7 +251,7 @@ class Tunnel {
     const status = res.statusCode ?? 502
     this.attempt.respond(status)
     this.attempt.settle()
-    const headers = forwardResponseHeaders(res.rawHeaders.map((value) => Buffer.from(value, "latin1")))
+    const headers = this.responseHeaders(res)
     // Node has undone any chunked coding: without a Content-Length the body ends with the connection.
     headers.push("connection", "close")
     this.socket.write(responseHead(status, res.statusMessage ?? "", headers))

@@ -164,6 +164,15 @@ const handler =
         res.write(Buffer.alloc(bytes, 0x61))
         return
       }
+      case "/load-report":
+        // The replica's own load, ORCA's in-band way: the header carries whatever `value` says.
+        sendJson(
+          res,
+          200,
+          { replica: name },
+          { "endpoint-load-metrics": url.searchParams.get("value") ?? "" },
+        )
+        return
       case "/hop-by-hop":
         // Headers that describe this connection only: a proxy must not pass them on.
         sendJson(

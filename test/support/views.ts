@@ -19,6 +19,15 @@ export interface ReplicaRow {
   /** The replica's last metrics sample; null without agents. */
   readonly metrics: { readonly age_ms: number; readonly fresh: boolean } | null
   readonly score: number | null
+  /** The load the replica last reported itself (`endpoint-load-metrics`); null while it sent none. */
+  readonly load_report: {
+    readonly cpu_utilization: number | null
+    readonly mem_utilization: number | null
+    readonly application_utilization: number | null
+    readonly rps: number | null
+    readonly named_metrics: Readonly<Record<string, number>>
+    readonly age_ms: number
+  } | null
 }
 
 /** `GET /metrics`: the PRD's fields and the balancer's additions. */
