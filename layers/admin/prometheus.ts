@@ -61,8 +61,9 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
     const stats = yield* RoutingStats
     const { algorithm } = yield* Selector
     const registry = new Registry()
-    /** One read per scrape, shared by every per-replica family. */
+    /** One read of the endpoints and one of the stats per scrape, shared by every family. */
     let views: ReadonlyArray<EndpointView> = []
+    let snapshot = stats.snapshot()
 
     new Counter({
       name: "swarmguard_lb_requests_total",
@@ -82,32 +83,32 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
       },
     })
 
-    /** Counters of the whole balancer, labelled with the algorithm; the stats snapshot is cheap to read. */
+    /** Counters of the whole balancer, labelled with the algorithm. */
     const totals: ReadonlyArray<readonly [name: string, help: string, read: () => number]> = [
       [
         "swarmguard_lb_fallback_decisions_total",
         "Decisions the algorithm could not make (metrics missing or stale) and its fallback made",
-        () => stats.snapshot().fallback_decisions,
+        () => snapshot.fallback_decisions,
       ],
       [
         "swarmguard_lb_panic_decisions_total",
         "Decisions made among every replica because too few were healthy",
-        () => stats.snapshot().panic_decisions,
+        () => snapshot.panic_decisions,
       ],
       [
         "swarmguard_lb_retries_total",
         "Idempotent requests sent to another replica after the first failed before answering",
-        () => stats.snapshot().retries,
+        () => snapshot.retries,
       ],
       [
         "swarmguard_lb_retries_denied_total",
         "Retries the retry budget (RETRY_BUDGET, RETRY_BURST) did not allow",
-        () => stats.snapshot().retries_denied,
+        () => snapshot.retries_denied,
       ],
       [
         "swarmguard_lb_load_reports_rejected_total",
         "endpoint-load-metrics headers that were not a load report, and were not used",
-        () => stats.snapshot().load_reports_rejected,
+        () => snapshot.load_reports_rejected,
       ],
       [
         "swarmguard_lb_ejections_total",
@@ -146,12 +147,12 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
       registers: [registry],
       collect() {
         this.reset()
-        for (const [kind, count] of Object.entries(stats.snapshot().failures)) this.inc({ kind }, count)
+        for (const [kind, count] of Object.entries(snapshot.failures)) this.inc({ kind }, count)
       },
     })
 
     /**
-     * A gauge with a value for every known replica (`valueOf` undefined: none for that one). Refilled at
+     * A gauge with a value for every known replica (`read` undefined: none for that one). Refilled at
      * every scrape, so replicas that left the service disappear from the exposition.
      */
     const perReplica = (name: string, help: string, read: (replica: EndpointView) => number | undefined) =>
@@ -212,6 +213,7 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
     /** The exposition text: the balancer's families, then the process's. */
     return async (): Promise<string> => {
       views = readEndpoints()
+      snapshot = stats.snapshot()
       const families = await registry.metrics()
       const processFamilies = await processMetrics().metrics()
       return `${families}\n${routingTimeText(algorithm, stats.routingTimes())}\n${processFamilies}`
