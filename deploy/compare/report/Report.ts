@@ -51,9 +51,21 @@ export interface Goal {
   readonly note: string
 }
 
+/** A change to one replica partway through the measured window (the degradation scenario). */
+export interface ScenarioChange {
+  /** Seconds into the measured window at which the change is made. */
+  readonly at_s: number
+  readonly replica: string
+  /** The replica's share of the requests it would get if every balancer split them by capacity after the change. */
+  readonly fair_share_after: number
+}
+
 export interface Scenario {
   readonly name: string
+  /** One line: what the scenario does and what it tells good balancers from lucky ones. */
   readonly description: string
+  /** Present in scenarios that change a replica mid-run; the rows then carry its shift time. */
+  readonly change?: ScenarioChange
   /** Replica name → its CPU allowance in cores. */
   readonly replicas: Record<string, number>
   readonly rate_rps: number
