@@ -130,7 +130,13 @@ export class Attempt {
   reportLoad(header: string): void {
     const report = parseLoadReport(header)
     if (report === undefined) this.context.stats.recordRejectedLoadReport()
-    else this.endpoint.loadReport = { report, receivedAt: this.context.now() }
+    else {
+      this.endpoint.loadReport = {
+        report,
+        receivedAt: this.context.now(),
+        activeAtReceipt: this.endpoint.active,
+      }
+    }
   }
 
   /**

@@ -47,6 +47,19 @@ export interface Closeable {
   readonly destroy: () => Promise<unknown>
 }
 
+/** A replica's own load report as this balancer received it. */
+export interface ReceivedLoadReport {
+  readonly report: LoadReport
+  /** Epoch ms. */
+  readonly receivedAt: number
+  /**
+   * This balancer's `active` count for the replica when the report arrived, the answering exchange
+   * included: what this balancer sends or finishes afterwards moves the replica's count by as much,
+   * which is how a report stays useful between two answers.
+   */
+  readonly activeAtReceipt: number
+}
+
 export class Endpoint {
   /** Requests and upgrades in flight to it: the leases it holds. */
   active = 0
@@ -69,8 +82,8 @@ export class Endpoint {
   rotationCredit = 0
   /** The latest resource sample its agent reported, or undefined without one. */
   metrics: ReplicaMetrics | undefined = undefined
-  /** The load it last reported itself in a response (`endpoint-load-metrics`), and when (epoch ms). */
-  loadReport: { readonly report: LoadReport; readonly receivedAt: number } | undefined = undefined
+  /** The load it last reported itself in a response (`endpoint-load-metrics`), and when. */
+  loadReport: ReceivedLoadReport | undefined = undefined
   /** Decisions that chose it. */
   picks = 0
   /** Attempts it was sent, by how they ended; indexed like `OUTCOMES`. */

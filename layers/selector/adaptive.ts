@@ -1,15 +1,25 @@
 /**
- * Power of two choices over in-flight requests and observed latency, after Prequal's hot-cold rule
+ * Least expected wait over in-flight requests and observed latency, after Prequal's hot-cold rule
  * (Wydrowski et al., "Load is not what you should balance", NSDI 2024).
  *
- * Each pick compares two candidates: the next one in rotation and one other at random (over time
- * every pair is equally likely, and a tie goes to the rotating one, so ties take turns). A candidate
- * is hot when more of the candidates than the ADAPTIVE_HOT_QUANTILE rank have fewer requests in
- * flight. A cold candidate beats a hot one; two hot ones are compared on in-flight count; two cold
- * ones on expected wait, latency × (in flight + 1), as Finagle's peak-EWMA cost does. Prequal compares
- * cold replicas on latency alone; among three equal replicas that lets a small latency lead pile
- * requests on one of them, which a CPU-quota replica answers with throttling stalls, so in-flight
+ * A pick compares every candidate when there are few (up to COMPARE_ALL_UP_TO), as NGINX's and
+ * HAProxy's least-connections do; with more it compares two, the next one in rotation and one other
+ * at random, so a pick stays cheap at any pool size. Either way the comparison starts at the rotating
+ * candidate and a tie keeps it, so ties take turns. With two of three compared, a pick that draws a
+ * slow replica with nothing in flight and a fast one that is busy gives the request to the slow one,
+ * while the idle fast replica is not looked at; a slow replica's share, and the tail, grow with it.
+ *
+ * A candidate is hot when more of the candidates than the ADAPTIVE_HOT_QUANTILE rank have fewer
+ * requests in flight. A cold candidate beats a hot one; two hot ones are compared on in-flight count;
+ * two cold ones on expected wait, latency × (in flight + 1), as Finagle's peak-EWMA cost does. Prequal
+ * compares cold replicas on latency alone; among three equal replicas that lets a small latency lead
+ * pile requests on one of them, which a CPU-quota replica answers with throttling stalls, so in-flight
  * requests still count. In-flight counts react at once; latency says which replica is fast.
+ *
+ * In flight means the replica's own count when it reports one (`endpoint-load-metrics`,
+ * `named_metrics.rif`) and the report is fresh: the count at the report plus what this balancer has
+ * sent and finished since. Several balancers in front of the same replicas then see each other's
+ * requests, which their own counts miss. Without reports it is this balancer's count.
  *
  * A replica's latency is a decaying mean of its exchanges: an exchange's weight falls by e every
  * ADAPTIVE_DECAY, as in Finagle's and Linkerd's EWMAs, which weigh by time rather than by count so a
@@ -25,13 +35,17 @@
  * failures fade with time only, so a broken replica costs clients a few requests per decay window
  * however heavy the traffic.
  *
- * The agents' CPU readings are a slow signal: with fresh metrics for both candidates each latency is
- * scaled by up to 1 + ADAPTIVE_CPU_WEIGHT. Without metrics (static REPLICAS) nothing falls back:
- * `freshMetrics` then says the comparison did without them, and `fallback` is always false.
+ * CPU use is a slow signal: with a fresh reading for both replicas compared, each latency is scaled
+ * by up to 1 + ADAPTIVE_CPU_WEIGHT. The replica's own report (`cpu_utilization`, a share of its
+ * allowance) is preferred when fresh, then the agents' sample. Without either (static REPLICAS and no
+ * reports) nothing falls back: `freshMetrics` then says the comparison did without them, and
+ * `fallback` is always false.
  *
- * Weights (slow start's ramp among them) choose which two are compared: the first by weighted
- * rotation, the second at random in proportion to weight. The comparison itself is on observed load,
- * which already tells a replica's capacity.
+ * Weights (slow start's ramp among them) set where the rotation starts and, with two compared, which
+ * other one is drawn. They also scale the loads compared, as HAProxy's weighted leastconn does:
+ * in flight ÷ weight for the hot rule, (in flight + 1) ÷ weight, the load with this request added, in
+ * the expected wait. A replica at a tenth of its weight counts each request ten times, the one it
+ * would be given included, so slow start's ramp protects it even when it has nothing in flight.
  */
 import { Effect, Layer, Random } from "effect"
 import { LbConfig } from "../../src/Config.ts"
@@ -56,6 +70,17 @@ const PRIOR = 1
 const FADE_ROUNDS = 10
 /** How often the neutral estimate is recomputed: it moves on the scale of the decay window, seconds. */
 const NEUTRAL_REFRESH_MS = 100
+/**
+ * Up to this many candidates every one is compared; beyond it, two. Comparing costs one latency
+ * estimate per candidate, so a pick stays well under a microsecond up to here.
+ */
+const COMPARE_ALL_UP_TO = 8
+/**
+ * A replica's own load report is used for this long after it arrived. Reports come with every answer,
+ * so an older one means the replica gets little traffic from here, and its queue, which turns over in
+ * milliseconds, may have changed by anything since.
+ */
+const REPORT_FRESH_MS = 1_000
 
 /** What the selector keeps on each endpoint (`Endpoint.selection`): its decaying latency mean. */
 interface Estimate {
@@ -201,47 +226,90 @@ const make = Effect.gen(function* () {
     neutralMs = known.length === 0 ? 0 : known[known.length >> 1]!
   }
 
-  /** The factor CPU use scales latency by, or NaN without fresh metrics. */
+  /** The replica's own report when it is recent enough to describe its queue, else undefined. */
+  const freshReport = (endpoint: Endpoint, now: number) => {
+    const received = endpoint.loadReport
+    return received !== undefined && now - received.receivedAt <= REPORT_FRESH_MS ? received : undefined
+  }
+
+  /**
+   * Requests in flight on the replica, per unit of weight: its own count at its last fresh report
+   * moved by what this balancer sent and finished since, and never below this balancer's own count.
+   */
+  const loadOf = (endpoint: Endpoint, now: number): number => {
+    const received = freshReport(endpoint, now)
+    const reported = received?.report.named.rif
+    const active =
+      reported === undefined
+        ? endpoint.active
+        : Math.max(endpoint.active, reported + endpoint.active - received!.activeAtReceipt)
+    return active / endpoint.effectiveWeight
+  }
+
+  /** The factor CPU use scales latency by, or NaN without a fresh reading. */
   const cpuFactorOf = (endpoint: Endpoint, now: number): number => {
+    const utilization = freshReport(endpoint, now)?.report.cpuUtilization
+    if (utilization !== undefined) return 1 + config.adaptiveCpuWeight * Math.min(utilization, 1)
     const sample = endpoint.metrics
     if (sample === undefined || now - sample.sampledAt > config.metricsMaxAgeMs) return Number.NaN
     return 1 + (config.adaptiveCpuWeight * Math.min(Math.max(sample.cpuPercent, 0), 100)) / 100
   }
 
-  /** Whether more candidates than the hot quantile's rank have fewer than `active` in flight. */
-  const isHot = (candidates: ReadonlyArray<Endpoint>, active: number): boolean => {
+  /** Per candidate, for the pick under way: in flight per weight, latency, CPU factor (NaN: none). */
+  const loads: Array<number> = []
+  const latencies: Array<number> = []
+  const cpuFactors: Array<number> = []
+
+  /** Whether `loads` holds every candidate's load for this pick, or only the compared ones'. */
+  let allLoads = false
+
+  const fillLoads = (candidates: ReadonlyArray<Endpoint>, now: number) => {
+    for (let i = 0; i < candidates.length; i++) loads[i] = loadOf(candidates[i]!, now)
+    allLoads = true
+  }
+
+  /** Whether more of the candidates than the hot quantile's rank carry less than `load`. */
+  const isHot = (candidates: ReadonlyArray<Endpoint>, now: number, load: number): boolean => {
+    if (!allLoads) fillLoads(candidates, now)
     const rank = Math.floor(config.adaptiveHotQuantile * (candidates.length - 1))
     let fewer = 0
     for (let i = 0; i < candidates.length; i++) {
-      if (candidates[i]!.active < active && ++fewer > rank) return true
+      if (loads[i]! < load && ++fewer > rank) return true
     }
     return false
   }
 
-  /** Whether `b` is the better choice; on a tie `a`, the one chosen by rotation, stays. */
-  const prefersSecond = (
-    candidates: ReadonlyArray<Endpoint>,
-    now: number,
-    a: Endpoint,
-    b: Endpoint,
-    latencyA: number,
-    latencyB: number,
-  ): boolean => {
-    const failingA = isFailing(a, now)
-    if (failingA !== isFailing(b, now)) return failingA
-    const activeA = a.active
-    const activeB = b.active
-    // Equal counts are both hot or both cold, and either way latency decides; with unequal counts
-    // only the busier one's heat matters.
-    if (!failingA && activeA !== activeB && isHot(candidates, Math.max(activeA, activeB))) {
-      return activeB < activeA
+  /** Candidate `i`'s latency estimate, scaled by CPU when `j`'s is known too. */
+  const scaledLatency = (i: number, j: number): number =>
+    Number.isNaN(cpuFactors[i]!) || Number.isNaN(cpuFactors[j]!)
+      ? latencies[i]!
+      : latencies[i]! * cpuFactors[i]!
+
+  /** Whether candidate `b` is the better choice; on a tie `a`, the one chosen by rotation, stays. */
+  const prefersSecond = (candidates: ReadonlyArray<Endpoint>, now: number, a: number, b: number): boolean => {
+    const failingA = isFailing(candidates[a]!, now)
+    if (failingA !== isFailing(candidates[b]!, now)) return failingA
+    const loadA = loads[a]!
+    const loadB = loads[b]!
+    // Equal loads are both hot or both cold, and either way latency decides; with unequal loads only
+    // the busier one's heat matters.
+    if (!failingA && loadA !== loadB && isHot(candidates, now, Math.max(loadA, loadB))) {
+      return loadB < loadA
     }
-    // Among cold ones, the expected wait: a replica twice as fast may hold twice as many requests.
-    const costA = latencyA * (activeA + 1)
-    const costB = latencyB * (activeB + 1)
+    // Among cold ones, the expected wait with this request added: a replica twice as fast may hold
+    // twice as many requests, and one of twice the weight twice as many again.
+    const costA = scaledLatency(a, b) * (loadA + 1 / candidates[a]!.effectiveWeight)
+    const costB = scaledLatency(b, a) * (loadB + 1 / candidates[b]!.effectiveWeight)
     if (clearlyFaster(costB, costA)) return true
     if (clearlyFaster(costA, costB)) return false
-    return activeB < activeA
+    return loadB < loadA
+  }
+
+  /** Fills candidate `i`'s latency and CPU factor for this pick; false when it has no CPU reading. */
+  const estimate = (candidates: ReadonlyArray<Endpoint>, i: number, now: number): boolean => {
+    latencies[i] = latencyOf(candidates[i]!, now)
+    cpuFactors[i] = useMetrics ? cpuFactorOf(candidates[i]!, now) : Number.NaN
+    return !Number.isNaN(cpuFactors[i]!)
   }
 
   const pick = ({ endpoints: candidates, uniform }: Choice): Decision => {
@@ -251,23 +319,30 @@ const make = Effect.gen(function* () {
     candidateCount = count
     if (now >= neutralDueAt) refreshNeutral(candidates, now)
     const turn = uniform ? picks % count : smoothWeighted(candidates)
-    const a = candidates[turn]!
-    const unit = random()
-    const b =
-      count === 1
-        ? a
-        : uniform
-          ? candidates[(turn + 1 + Math.floor(unit * (count - 1))) % count]!
-          : candidates[weightedOther(candidates, turn, unit)]!
-    const cpuA = useMetrics ? cpuFactorOf(a, now) : Number.NaN
-    const cpuB = a === b ? cpuA : useMetrics ? cpuFactorOf(b, now) : Number.NaN
-    const fresh = !Number.isNaN(cpuA) && !Number.isNaN(cpuB)
+    // Estimates of the candidates compared only; every load only if the hot rule asks for them.
+    let fresh = estimate(candidates, turn, now)
+    let best = turn
+    if (count <= COMPARE_ALL_UP_TO) {
+      fillLoads(candidates, now)
+      for (let step = 1; step < count; step++) {
+        const other = (turn + step) % count
+        if (!estimate(candidates, other, now)) fresh = false
+        if (prefersSecond(candidates, now, best, other)) best = other
+      }
+    } else if (count > 1) {
+      const unit = random()
+      const other = uniform
+        ? (turn + 1 + Math.floor(unit * (count - 1))) % count
+        : weightedOther(candidates, turn, unit)
+      allLoads = false
+      loads[turn] = loadOf(candidates[turn]!, now)
+      loads[other] = loadOf(candidates[other]!, now)
+      if (!estimate(candidates, other, now)) fresh = false
+      if (prefersSecond(candidates, now, turn, other)) best = other
+    }
     const freshMetrics = useMetrics ? fresh : undefined
-    const latencyA = latencyOf(a, now) * (fresh ? cpuA : 1)
-    if (a === b) return { endpoint: a, score: latencyA, freshMetrics, fallback: false }
-    const latencyB = latencyOf(b, now) * (fresh ? cpuB : 1)
-    const second = prefersSecond(candidates, now, a, b, latencyA, latencyB)
-    return { endpoint: second ? b : a, score: second ? latencyB : latencyA, freshMetrics, fallback: false }
+    const score = Number.isNaN(cpuFactors[best]!) ? latencies[best]! : latencies[best]! * cpuFactors[best]!
+    return { endpoint: candidates[best]!, score, freshMetrics, fallback: false }
   }
 
   const selector: SelectorShape = { algorithm: "adaptive", pick, observe }

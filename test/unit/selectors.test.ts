@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, FastCheck as fc, Layer, Random, TestClock } from "effect"
 import { selectorLayers } from "../../layers/selector/registry.ts"
 import type { LbConfig } from "../../src/Config.ts"
+import { parseLoadReport } from "../../src/domain/LoadReport.ts"
 import type { Endpoint } from "../../src/Endpoint.ts"
 import { Selector, type SelectorShape } from "../../src/Selector.ts"
 import { choiceOf, configLayer, endpoint, endpoints, sample } from "./fakes.ts"
@@ -507,6 +508,65 @@ describe("adaptive", () => {
     }).pipe(Effect.provide(adaptive())),
   )
 
+  it.effect("compares every one of a few candidates: an idle fast replica beats an idle slow one", () =>
+    Effect.gen(function* () {
+      const selector = yield* Selector
+      const [busyFast, idleFast, idleSlow] = endpoints(3)
+      for (let n = 0; n < 20; n++) {
+        selector.observe(busyFast!, 10, true)
+        selector.observe(idleFast!, 10, true)
+        selector.observe(idleSlow!, 40, true)
+      }
+      busyFast!.active = 2
+      // Two compared at a time, the pair (busy fast, idle slow) would go to the slow one.
+      expect(countPicks(selector, [busyFast!, idleFast!, idleSlow!], 30)).toEqual([0, 30, 0])
+    }).pipe(Effect.provide(adaptive())),
+  )
+
+  /** The load report a replica's answer carried, as the proxy keeps it on the endpoint. */
+  const reportOn = (target: Endpoint, header: string, receivedAt: number) => {
+    target.loadReport = { report: parseLoadReport(header)!, receivedAt, activeAtReceipt: target.active }
+  }
+
+  it.effect("counts the requests a replica reports in flight, which other balancers sent, while fresh", () =>
+    Effect.gen(function* () {
+      const selector = yield* Selector
+      const [a, b] = endpoints(2)
+      for (let n = 0; n < 20; n++) {
+        selector.observe(a!, 10, true)
+        selector.observe(b!, 10, true)
+      }
+      // Nothing in flight from here, but a says it holds four requests.
+      reportOn(a!, "TEXT named_metrics.rif=4", yield* Clock.currentTimeMillis)
+      expect(countPicks(selector, [a!, b!], 10)).toEqual([0, 10])
+      // What this balancer sends after the report adds to it: b, holding three of ours, is still freer.
+      b!.active = 3
+      expect(selector.pick(choiceOf([a!, b!]))!.endpoint).toBe(b)
+      b!.active = 0
+      // A second later the report no longer says what the queue is: the replicas take turns again.
+      yield* TestClock.adjust("1001 millis")
+      expect(countPicks(selector, [a!, b!], 10)).toEqual([5, 5])
+    }).pipe(Effect.provide(adaptive())),
+  )
+
+  it.effect("prefers a replica's own fresh CPU report to the agents' sample", () =>
+    Effect.gen(function* () {
+      const selector = yield* Selector
+      const [a, b] = endpoints(2)
+      for (let n = 0; n < 20; n++) {
+        selector.observe(a!, 10, true)
+        selector.observe(b!, 10, true)
+      }
+      // The agents saw both idle; a reports its allowance used up.
+      a!.metrics = sample(0, 0)
+      b!.metrics = sample(0, 0)
+      reportOn(a!, "TEXT cpu_utilization=1", yield* Clock.currentTimeMillis)
+      const decisions = [0, 1, 2, 3].map(() => selector.pick(choiceOf([a!, b!]))!)
+      expect(decisions.map((decision) => decision.endpoint)).toEqual([b, b, b, b])
+      expect(decisions[0]).toMatchObject({ freshMetrics: true, fallback: false })
+    }).pipe(Effect.provide(adaptive())),
+  )
+
   it.effect("scales latency mildly by CPU only when both replicas have fresh metrics", () =>
     Effect.gen(function* () {
       const selector = yield* Selector
@@ -542,8 +602,10 @@ describe("adaptive", () => {
 
   it.effect("with nothing to tell them apart, shares follow the weights", () =>
     Effect.gen(function* () {
-      const selector = yield* Selector
-      expect(countPicks(selector, endpoints(3, [2, 1, 1]), 400)).toEqual([200, 100, 100])
+      // Equal answers, about five requests in flight: the only difference is the weight.
+      const shares = sharesOf(yield* simulate(endpoints(3, [2, 1, 1]), 300, 10, 4, answering(10, 10, 10)), 3)
+      expect(shares[0]).toBeGreaterThan(0.45)
+      expect(Math.abs(shares[1]! - shares[2]!)).toBeLessThan(0.05)
     }).pipe(Effect.provide(adaptive())),
   )
 
@@ -562,8 +624,9 @@ describe("adaptive", () => {
   )
 
   describe("under a fixed seed", () => {
+    // Past eight candidates two are compared, one drawn at random: the seed decides which.
     const run = (seed: number) =>
-      simulate(endpoints(5), 100, 10, 5, (index) => ({ latencyMs: 5 + 3 * index, ok: index !== 4 })).pipe(
+      simulate(endpoints(12), 100, 10, 5, (index) => ({ latencyMs: 5 + 3 * index, ok: index !== 4 })).pipe(
         Effect.provide(adaptive({}, seed)),
       )
 
