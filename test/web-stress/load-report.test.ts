@@ -1,6 +1,6 @@
 // The load report web-stress writes is one the balancer reads: TEXT, with cpu_utilization and named_metrics.rif.
 import { afterEach, describe, expect, it, vi } from "vitest"
-import { LOAD_REPORT_HEADER as WORKLOAD_HEADER, LoadReports } from "../../deploy/web-stress/load-report.ts"
+import { LoadReports, LOAD_REPORT_HEADER as WORKLOAD_HEADER } from "../../deploy/web-stress/load-report.ts"
 import { LOAD_REPORT_HEADER, parseLoadReport } from "../../src/domain/LoadReport.ts"
 
 afterEach(() => {
