@@ -263,18 +263,13 @@ const make = Effect.gen(function* () {
   /** Whether `loads` holds every candidate's load for this pick, or only the compared ones'. */
   let allLoads = false
 
-  const fillLoads = (candidates: ReadonlyArray<Endpoint>, now: number) => {
-    for (let i = 0; i < candidates.length; i++) loads[i] = loadOf(candidates[i]!, now)
-    allLoads = true
-  }
-
   /** Whether more of the candidates than the hot quantile's rank carry less than `load`. */
   const isHot = (candidates: ReadonlyArray<Endpoint>, now: number, load: number): boolean => {
-    if (!allLoads) fillLoads(candidates, now)
     const rank = Math.floor(config.adaptiveHotQuantile * (candidates.length - 1))
     let fewer = 0
     for (let i = 0; i < candidates.length; i++) {
-      if (loads[i]! < load && ++fewer > rank) return true
+      const other = allLoads ? loads[i]! : loadOf(candidates[i]!, now)
+      if (other < load && ++fewer > rank) return true
     }
     return false
   }
@@ -323,7 +318,8 @@ const make = Effect.gen(function* () {
     let fresh = estimate(candidates, turn, now)
     let best = turn
     if (count <= COMPARE_ALL_UP_TO) {
-      fillLoads(candidates, now)
+      for (let i = 0; i < count; i++) loads[i] = loadOf(candidates[i]!, now)
+      allLoads = true
       for (let step = 1; step < count; step++) {
         const other = (turn + step) % count
         if (!estimate(candidates, other, now)) fresh = false
