@@ -6,7 +6,8 @@ import { metricsView, replicasView } from "../support/views.ts"
 
 const REPORT = "TEXT cpu_utilization=0.42, rps_fractional=120, named_metrics.rif=3"
 
-const reportPath = (value: string) => `/load-report?value=${encodeURIComponent(value)}`
+const reportPath = (value: string, from?: string) =>
+  `/load-report?value=${encodeURIComponent(value)}${from === undefined ? "" : `&from=${from}`}`
 
 describe("replicas' load reports", () => {
   it("records each replica's report with its age, and keeps the header from the client", async () => {
@@ -58,5 +59,18 @@ describe("replicas' load reports", () => {
     expect(reply.headers["endpoint-load-metrics"]).toBe(REPORT)
     const [row] = await replicasView(lb.url)
     expect(row!.load_report).toMatchObject({ rps: 120 })
+  })
+
+  it("adaptive counts the queue a replica reports, which other balancers sent it", async () => {
+    const { lb, set } = await startCluster({ LB_ALGORITHM: "adaptive" }, { replicas: 2 })
+    const [busy, free] = set.replicas
+    // Only `busy` reports, and it reports fifty requests in flight: another balancer's, since this
+    // one sends one at a time. Until it has answered once, the two take turns.
+    const path = reportPath("TEXT named_metrics.rif=50", busy!.name)
+    for (let i = 0; i < 2; i++) await request(`${lb.url}${path}`)
+    expect(busy!.hits("/load-report")).toBe(1)
+    // Its report stays fresh for a second: ten requests one after another all go to the other one.
+    for (let i = 0; i < 10; i++) await request(`${lb.url}${path}`)
+    expect(free!.hits("/load-report")).toBe(11)
   })
 })

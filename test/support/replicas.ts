@@ -164,15 +164,19 @@ const handler =
         res.write(Buffer.alloc(bytes, 0x61))
         return
       }
-      case "/load-report":
-        // The replica's own load, ORCA's in-band way: the header carries whatever `value` says.
+      case "/load-report": {
+        // The replica's own load, ORCA's in-band way: the header carries whatever `value` says, from
+        // every replica or only the one `from` names.
+        const from = url.searchParams.get("from")
+        const reports = from === null || from === name
         sendJson(
           res,
           200,
           { replica: name },
-          { "endpoint-load-metrics": url.searchParams.get("value") ?? "" },
+          reports ? { "endpoint-load-metrics": url.searchParams.get("value") ?? "" } : {},
         )
         return
+      }
       case "/hop-by-hop":
         // Headers that describe this connection only: a proxy must not pass them on.
         sendJson(
