@@ -6,10 +6,12 @@ import {
   generatedAt,
   goalsTable,
   machineLine,
+  referencesAdvice,
   referencesTable,
   scenarioSetup,
   scenarioTable,
   type Table,
+  VERDICT_COLUMN,
 } from "./table.ts"
 
 const escapes: Record<string, string> = {
@@ -48,6 +50,7 @@ const STYLE = `
     font-size: 11px; color: var(--muted); border: 1px solid var(--line); border-radius: 3px; }
   td.pass { color: #137333; font-weight: 600; }
   td.miss { color: #c5221f; font-weight: 600; }
+  td.inconclusive { color: #b06000; font-weight: 600; }
   td.unevaluated { color: var(--muted); font-style: italic; }
   .charts { display: flex; flex-wrap: wrap; gap: 16px 28px; margin-top: 12px; }
   figure { margin: 0; }
@@ -55,7 +58,12 @@ const STYLE = `
   .chart[data-rendered="failed"] { color: #c5221f; }
 `
 
-const verdictClass: Record<string, string> = { PASS: "pass", MISS: "miss", "not evaluated": "unevaluated" }
+const verdictClass: Record<string, string> = {
+  PASS: "pass",
+  MISS: "miss",
+  inconclusive: "inconclusive",
+  "not evaluated": "unevaluated",
+}
 
 const renderTable = (
   table: Table,
@@ -119,6 +127,7 @@ export const renderHtml = (report: Report): string => {
   const specs = Object.fromEntries(chartsPerScenario.flat().map((chart) => [chart.id, chart.spec]))
   const goals = goalsTable(report)
   const references = referencesTable(report)
+  const advice = referencesAdvice(report)
   const scripts = vegaBundles()
     .map((source) => `<script>${source}</script>`)
     .join("\n")
@@ -142,10 +151,11 @@ ${report.notes.length === 0 ? "<p>None.</p>" : list(report.notes)}
 <section id="references">
 <h2>Reference load balancers</h2>
 ${references.rows.length === 0 ? "<p>None configured.</p>" : renderTable(references)}
+${advice === undefined ? "" : `<p class="advice">${escapeHtml(advice)}</p>`}
 </section>
 <section id="goals">
 <h2>Goals</h2>
-${goals.rows.length === 0 ? "<p>None set.</p>" : renderTable(goals, (column, text) => (column === 3 ? verdictClass[text] : undefined))}
+${goals.rows.length === 0 ? "<p>None set.</p>" : renderTable(goals, (column, text) => (column === VERDICT_COLUMN ? verdictClass[text] : undefined))}
 </section>
 ${report.scenarios.map((scenario, index) => renderScenario(report, scenario, chartsPerScenario[index] ?? [], index)).join("\n")}
 ${scripts}
