@@ -73,8 +73,8 @@ export const formatGoals = (report: Report): string => {
         ? formatNumber(goal.measured)
         : withInterval(goal.measured, goal.interval, formatNumber)
     const figure =
-      goal.verdict === "not evaluated" ? "" : `${measured} ${goal.comparison} ${formatNumber(goal.limit)}`
-    return `  ${goal.verdict.padEnd(width)}  ${goal.name}: ${figure}${goal.note === "" ? "" : `  ${goal.note}`}`
+      goal.verdict === "not evaluated" ? "" : `: ${measured} ${goal.comparison} ${formatNumber(goal.limit)}`
+    return `  ${goal.verdict.padEnd(width)}  ${goal.name}${figure}${goal.note === "" ? "" : `  ${goal.note}`}`
   })
   const cold = report.first_round?.outlier
     ? [

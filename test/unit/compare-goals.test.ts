@@ -3,10 +3,13 @@
  * their intervals, and what is said when a goal cannot be evaluated.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { formatReferences } from "../../deploy/compare/console.ts"
 import { firstRoundCheck, withEvidence } from "../../deploy/compare/evidence.ts"
 import { evaluateGoals } from "../../deploy/compare/goals.ts"
 import type { OpenLoopResult } from "../../deploy/compare/open-loop.ts"
+import { renderMarkdown } from "../../deploy/compare/report/markdown.ts"
 import type { Goal, Report, Row, Scenario, ScenarioChange } from "../../deploy/compare/report/Report.ts"
+import { scenarioTable } from "../../deploy/compare/report/table.ts"
 import { toRow } from "../../deploy/compare/rows.ts"
 import { percentileInterval } from "../../deploy/compare/stats/bootstrap.ts"
 import { decodeHistogram, latencyHistogram } from "../../deploy/compare/stats/histogram.ts"
@@ -268,5 +271,43 @@ describe("the first measured round", () => {
     const notes = withEvidence(reportOf([rowOf("homogeneous", "adaptive", { tailMs: 10 })])).notes.join("\n")
     expect(notes).toContain("two-level (hierarchical) percentile bootstrap")
     expect(notes).toContain("decodeFromCompressedBase64")
+  })
+})
+
+describe("missing references", () => {
+  it("are named with how to install them, in the report and on the console", () => {
+    const report: Report = {
+      generated_at: "2026-12-02T18:00:00.000Z",
+      target: "local",
+      machine: { cpus: 2, node: "v20", load_average: [0, 0, 0] },
+      scenarios: [],
+      references: {
+        nginx: { used: true, detail: "nginx version: nginx/1.22.1" },
+        haproxy: { used: false, detail: "not installed" },
+      },
+      rows: [],
+      goals: [],
+      notes: [],
+    }
+    expect(renderMarkdown(report)).toContain("apt-get install nginx-light haproxy")
+    const console = formatReferences(report).split("\n")
+    expect(console[0]).toBe("References:")
+    expect(console.at(-1)).toContain("apt-get install nginx-light haproxy")
+    expect(formatReferences({ ...report, references: { nginx: report.references.nginx! } })).not.toContain(
+      "apt-get",
+    )
+  })
+})
+
+describe("the scenario table", () => {
+  it("shows each percentile with its interval, the sample size, and shift time where a replica changes", () => {
+    const change: ScenarioChange = { at_s: 2, replica: "web-3", fair_share_after: 0.2 }
+    const row = rowOf("degradation", "adaptive", { tailMs: 8, web3Share: () => 0.1 }, change)
+    const scenario = scenarioOf("degradation", change)
+    const table = scenarioTable({ scenarios: [scenario], rows: [row] } as unknown as Report, scenario)
+    const cell = (header: string) => table.rows[0]!.cells[table.header.indexOf(header)]
+    expect(cell("n")).toBe(row.latencies.toLocaleString("en-US"))
+    expect(cell("p99 ms (95% CI)")).toMatch(/^[\d,.]+ \([\d,.]+–[\d,.]+\)$/)
+    expect(cell("shift s (95% CI)")).toBe("0.0 (0.0–0.0)")
   })
 })

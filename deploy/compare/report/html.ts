@@ -43,6 +43,7 @@ const STYLE = `
   th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
   th { font-weight: 600; background: #f8f9fa; white-space: nowrap; }
   td.right, th.right { text-align: right; white-space: nowrap; }
+  .aside { color: var(--muted); font-size: 11px; font-weight: normal; }
   td.left, th.left { text-align: left; }
   td:first-child { white-space: nowrap; }
   tr.reference td { background: var(--ref); }
@@ -51,7 +52,7 @@ const STYLE = `
   td.pass { color: #137333; font-weight: 600; }
   td.miss { color: #c5221f; font-weight: 600; }
   td.inconclusive { color: #b06000; font-weight: 600; }
-  td.unevaluated { color: var(--muted); font-style: italic; }
+  td.unevaluated { color: var(--muted); font-style: italic; white-space: nowrap; }
   .charts { display: flex; flex-wrap: wrap; gap: 16px 28px; margin-top: 12px; }
   figure { margin: 0; }
   figure.wide { flex-basis: 100%; }
@@ -65,19 +66,36 @@ const verdictClass: Record<string, string> = {
   "not evaluated": "unevaluated",
 }
 
+/**
+ * A figure with its interval or share in parentheses, `3.9 (3.8–4.0)`, or a header such as
+ * `p99 ms (95% CI)`: the parenthesis goes under it, small and grey, so that the table stays narrow.
+ */
+const renderWithAside = (text: string, pattern: RegExp) => {
+  const aside = pattern.exec(text)
+  return aside === null
+    ? escapeHtml(text)
+    : `${escapeHtml(aside[1]!)}<br><span class="aside">${escapeHtml(aside[2]!)}</span>${escapeHtml(aside[3] ?? "")}`
+}
+const FIGURE = /^(\S+) (\(.+\))(\*?)$/
+const HEADER = /^(.+) (\(95% CI\))$/
+
 const renderTable = (
   table: Table,
   cellClass: (column: number, text: string) => string | undefined = () => undefined,
 ) => {
   const header = table.header
-    .map((title, column) => `<th class="${table.align[column] ?? "left"}">${escapeHtml(title)}</th>`)
+    .map(
+      (title, column) =>
+        `<th class="${table.align[column] ?? "left"}">${renderWithAside(title, HEADER)}</th>`,
+    )
     .join("")
   const rows = table.rows
     .map((row) => {
       const cells = row.cells
         .map((text, column) => {
           const classes = [table.align[column] ?? "left", cellClass(column, text)].filter(Boolean).join(" ")
-          return `<td class="${classes}">${escapeHtml(text)}</td>`
+          const content = table.align[column] === "right" ? renderWithAside(text, FIGURE) : escapeHtml(text)
+          return `<td class="${classes}">${content}</td>`
         })
         .join("")
       return `<tr${row.reference ? ' class="reference"' : ""}>${cells}</tr>`
