@@ -6,6 +6,8 @@
 import { evaluateGoals } from "./goals.ts"
 import type { FirstRoundCheck, Report, Row } from "./report/Report.ts"
 import { CONFIDENCE, median, RESAMPLES } from "./stats/bootstrap.ts"
+import { rowSeedName } from "./stats/row-bootstrap.ts"
+import { shiftTime } from "./stats/shift.ts"
 
 /** A first round this many times its contender's other rounds' median p99 was not measured warm. */
 const COLD_FACTOR = 2
@@ -59,14 +61,45 @@ export const METHOD_NOTES: ReadonlyArray<string> = [
     "those of its rounds' histograms added together, to the histogram's precision.",
 ]
 
-/** The report with goals judged on intervals, the first-round check, and the notes that explain both. */
+/** Below this many rounds, drawing rounds with replacement leaves few distinct resamples. */
+const FEW_ROUNDS = 5
+
+const fewRoundsNote = (rows: ReadonlyArray<Row>) => {
+  const rounds = Math.min(...rows.map((row) => row.rounds.length))
+  return rows.length > 0 && rounds < FEW_ROUNDS
+    ? `Some rows have only ${rounds} round${rounds === 1 ? "" : "s"}: the bootstrap draws rounds with ` +
+        "replacement, so with so few the intervals are wide and coarse (with two, half the resamples hold " +
+        `one round twice). Run --rounds ${FEW_ROUNDS} or more for verdicts that settle.`
+    : undefined
+}
+
+/** Rows of a scenario that changes a replica carry their shift time, even if built without the change. */
+const withShiftTimes = (report: Report): ReadonlyArray<Row> =>
+  report.rows.map((row) => {
+    const change = report.scenarios.find((scenario) => scenario.name === row.scenario)?.change
+    return change === undefined || row.shift !== undefined
+      ? row
+      : { ...row, shift: shiftTime(row.rounds, change, rowSeedName(row.scenario, row.algorithm)) }
+  })
+
+/**
+ * The report with shift times on the rows that need them, goals judged on intervals, the first-round
+ * check, and the notes that explain them.
+ */
 export const withEvidence = (report: Report): Report => {
-  const check = firstRoundCheck(report.rows)
+  const rows = withShiftTimes(report)
+  const check = firstRoundCheck(rows)
   const { first_round: _previous, ...rest } = report
   return {
     ...rest,
-    goals: evaluateGoals(report.rows, report.scenarios),
+    rows,
+    goals: evaluateGoals(rows, report.scenarios),
     ...(check === undefined ? {} : { first_round: check }),
-    notes: [...report.notes, ...METHOD_NOTES, ...(check === undefined ? [] : [firstRoundNote(check)])],
+    notes: [
+      ...report.notes,
+      ...METHOD_NOTES,
+      ...[fewRoundsNote(rows)].filter((note) => note !== undefined),
+      ...(check === undefined ? [] : [firstRoundNote(check)]),
+    ],
   }
 }

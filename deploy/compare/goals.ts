@@ -228,7 +228,7 @@ const p99Ratio = (
   const other = find(context, otherScenario, otherAlgorithm)!
   const figure = combine([latencyOf(row).p99, latencyOf(other).p99], ([a, b]) => ratio(a!, b!))
   const describe = (r: Row) =>
-    `${r.algorithm}${r.scenario === scenario ? "" : ` in ${r.scenario}`} ${described(MS, r.p99_ms, r.p99_ci_ms)}`
+    `${r.algorithm}${r.scenario === scenario ? "" : ` in ${r.scenario}`} ${describeFigure(MS, latencyOf(r).p99)}`
   return judged(name, figure, "≤", limit, `${describe(row)} vs ${describe(other)}`)
 }
 

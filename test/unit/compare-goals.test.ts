@@ -211,6 +211,33 @@ describe("goals on intervals", () => {
     expect(goalNamed(evaluateGoals(rows), name).verdict).toBe("not evaluated")
   })
 
+  it("get shift times onto rows built without the change, once the report names it", () => {
+    const change: ScenarioChange = { at_s: 1, replica: "web-3", fair_share_after: 0.2 }
+    const rows = [
+      rowOf("degradation", "adaptive", {
+        tailMs: 8,
+        web3Share: (_round, second) => (second >= 2 ? 0.1 : 0.3),
+      }),
+      rowOf("degradation", "haproxy leastconn", { tailMs: 8, web3Share: () => 0.3 }),
+    ]
+    expect(rows[0]!.shift).toBeUndefined()
+    const report = withEvidence({
+      generated_at: "2026-12-02T18:00:00.000Z",
+      target: "local",
+      machine: { cpus: 2, node: "v20", load_average: [0, 0, 0] },
+      scenarios: [scenarioOf("degradation", change)],
+      references: {},
+      rows,
+      goals: evaluateGoals(rows),
+      notes: [],
+    })
+    expect(report.rows[0]!.shift).toMatchObject({ median_s: 1, unshifted_rounds: 0 })
+    // haproxy never shifts: the rest of the round, 4 s, flagged.
+    expect(report.rows[1]!.shift).toMatchObject({ median_s: 4, unshifted_rounds: 3 })
+    const goal = goalNamed(report.goals, "degradation: adaptive shift time − best reference shift time, s")
+    expect(goal).toMatchObject({ measured: -3, verdict: "PASS" })
+  })
+
   it("compare adaptive's p99 with two balancers against its own in slow-replica", () => {
     const rows = [
       rowOf("slow-replica", "adaptive", { tailMs: 10 }),
