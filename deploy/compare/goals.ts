@@ -4,13 +4,12 @@
  * MISS only when the whole interval misses it, inconclusive otherwise. A goal that cannot be
  * evaluated (no reference installed, a scenario not run) says so instead of passing.
  */
-import type { Goal, Interval, Row, Scenario, ScenarioChange, Verdict } from "./report/Report.ts"
+import type { Goal, Interval, Row, Scenario, ScenarioChange } from "./report/Report.ts"
 import { INSTALL_REFERENCES } from "./report/table.ts"
 import { SCENARIOS } from "./scenarios.ts"
 import { type Bootstrapped, combine, percentileInterval, ratio } from "./stats/bootstrap.ts"
 import { latencyOf, rowErrorShare, rowShift } from "./stats/row-bootstrap.ts"
-
-type Comparison = "≤" | "≥"
+import { counted, judged, notEvaluated, round } from "./verdicts.ts"
 
 /** The scenarios the goals speak of, in the order they are listed when scenarios.ts does not name them. */
 const GOAL_SCENARIOS = [
@@ -34,79 +33,6 @@ const STRICT_SCENARIOS = new Set([
 const SINKHOLE = "sinkhole"
 
 const NO_REFERENCE = `no reference ran (${INSTALL_REFERENCES})`
-
-const round = (value: number, digits: number) =>
-  Number.isFinite(value) ? Math.round(value * 10 ** digits) / 10 ** digits : value
-
-const meets = (value: number, comparison: Comparison, limit: number) =>
-  comparison === "≤" ? value <= limit : value >= limit
-
-/** A figure without an interval is judged on its value; one with an interval, on the whole interval. */
-export const verdictOf = (
-  measured: number,
-  interval: Interval | null,
-  comparison: Comparison,
-  limit: number,
-): Verdict => {
-  if (interval === null) {
-    if (Number.isNaN(measured)) return "not evaluated"
-    return meets(measured, comparison, limit) ? "PASS" : "MISS"
-  }
-  const [low, high] = interval
-  if (Number.isNaN(low) || Number.isNaN(high)) return "inconclusive"
-  const worst = comparison === "≤" ? high : low
-  const best = comparison === "≤" ? low : high
-  if (meets(worst, comparison, limit)) return "PASS"
-  if (!meets(best, comparison, limit)) return "MISS"
-  return "inconclusive"
-}
-
-const notEvaluated = (name: string, comparison: Comparison, limit: number, note: string): Goal => ({
-  name,
-  measured: Number.NaN,
-  interval: null,
-  limit,
-  comparison,
-  verdict: "not evaluated",
-  note,
-})
-
-const judged = (
-  name: string,
-  figure: Bootstrapped,
-  comparison: Comparison,
-  limit: number,
-  note: string,
-): Goal => {
-  const [low, high] = percentileInterval(figure.replicates)
-  const interval: Interval = [round(low, 4), round(high, 4)]
-  const measured = round(figure.point, 4)
-  return {
-    name,
-    measured,
-    interval,
-    limit,
-    comparison,
-    verdict: verdictOf(measured, interval, comparison, limit),
-    note,
-  }
-}
-
-const counted = (
-  name: string,
-  measured: number,
-  comparison: Comparison,
-  limit: number,
-  note: string,
-): Goal => ({
-  name,
-  measured,
-  interval: null,
-  limit,
-  comparison,
-  verdict: verdictOf(measured, null, comparison, limit),
-  note,
-})
 
 /** Largest share any replica got in any one-second window, over the mean share (1 / replicas). */
 export const peakWindowShare = (row: Row): number => {

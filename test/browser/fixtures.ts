@@ -1,7 +1,8 @@
 /**
  * A comparison report built by the comparison's own code from synthetic measurements: seeded open-loop
- * results and CPU readings go through `toRow` and `evaluateGoals`, as a real run's do, so every figure
- * (shares, percentiles, CPU and its spread, goals) has the unit and rounding the real report gives it.
+ * results and CPU readings go through `toRow`, `evaluateGoals` and `withEvidence`, as a real run's do,
+ * so every figure (shares, percentiles with their intervals, CPU and its spread, goals and their
+ * verdicts) has the unit and rounding the real report gives it.
  */
 import { withEvidence } from "../../deploy/compare/evidence.ts"
 import { evaluateGoals } from "../../deploy/compare/goals.ts"

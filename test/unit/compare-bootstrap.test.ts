@@ -4,7 +4,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { verdictOf } from "../../deploy/compare/goals.ts"
 import {
   type Buckets,
   bootstrapErrorShare,
@@ -17,6 +16,7 @@ import {
 import { bucketsOf, latencyHistogram } from "../../deploy/compare/stats/histogram.ts"
 import { binomial, type Random, seededRandom, seedOf } from "../../deploy/compare/stats/random.ts"
 import { roundShift, shiftTime } from "../../deploy/compare/stats/shift.ts"
+import { verdictOf } from "../../deploy/compare/verdicts.ts"
 
 /** Latencies (ms) with a floor and an exponential tail, as a balancer's often look. */
 const latencies = (count: number, random: Random, tailMs = 20, floorMs = 2) =>

@@ -1,6 +1,8 @@
 /**
  * The comparison's result, as written to `report.json` and rendered to `report.html` and `report.md`.
  * One row per (scenario, algorithm); snake_case because the file is read by people and other tools.
+ * Each row keeps its rounds' raw data (`Round`: counts, windows and an HdrHistogram of latencies), so
+ * that every figure and interval can be recomputed from the file alone.
  */
 
 /** A 95 % confidence interval, [low, high], in the unit of the figure it belongs to. */
