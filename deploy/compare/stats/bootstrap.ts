@@ -45,8 +45,8 @@ const rankOf = (quantile: number, total: number) => {
  * `binomial`) given how many fell in the node, which is how a multinomial resample splits. Only the
  * path to the quantile's bucket is drawn, about log₂(buckets) binomials per drawn round; each
  * quantile descends with draws of its own, so each one's replicates are an exact bootstrap of it.
- * A row of 20,000 latencies in 10 rounds takes about 40 ms of CPU for three quantiles, a tenth of
- * drawing every request, which keeps a report of 80 such rows to a few seconds on two cores.
+ * A row of 20,000 latencies in 10 rounds takes about 40 ms of CPU for three quantiles, several times
+ * less than drawing every request, which keeps a report of 80 such rows to a few seconds.
  */
 export const bootstrapQuantiles = (
   rounds: ReadonlyArray<Buckets>,
