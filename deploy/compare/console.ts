@@ -1,6 +1,7 @@
 /** What the comparison shows while it runs: a progress bar (or one line per run off a terminal) and a table per scenario. */
 import { SingleBar } from "cli-progress"
-import type { Row, Scenario } from "./report/Report.ts"
+import type { Report, Row, Scenario } from "./report/Report.ts"
+import { formatNumber, referencesAdvice, shiftCell, withInterval } from "./report/table.ts"
 import type { Progress } from "./run.ts"
 
 const pad = (cells: ReadonlyArray<string>, widths: ReadonlyArray<number>) =>
@@ -8,12 +9,15 @@ const pad = (cells: ReadonlyArray<string>, widths: ReadonlyArray<number>) =>
 
 export const formatScenarioTable = (scenario: Scenario, rows: ReadonlyArray<Row>): string => {
   const replicas = Object.keys(scenario.replicas)
+  const shift = scenario.change !== undefined
   const header = [
     "algorithm",
-    "p50 ms",
-    "p95 ms",
-    "p99 ms",
+    "n",
+    "p50 ms (95% CI)",
+    "p95 ms (95% CI)",
+    "p99 ms (95% CI)",
     "max ms",
+    ...(shift ? ["shift s (95% CI)"] : []),
     "errors",
     "cpu max %",
     "cpu cv %",
@@ -21,10 +25,12 @@ export const formatScenarioTable = (scenario: Scenario, rows: ReadonlyArray<Row>
   ]
   const body = rows.map((row) => [
     row.algorithm,
-    row.p50_ms.toFixed(1),
-    row.p95_ms.toFixed(1),
-    row.p99_ms.toFixed(1),
+    String(row.latencies),
+    withInterval(row.p50_ms, row.p50_ci_ms),
+    withInterval(row.p95_ms, row.p95_ci_ms),
+    withInterval(row.p99_ms, row.p99_ci_ms),
     row.max_ms.toFixed(0),
+    ...(shift ? [shiftCell(row)] : []),
     String(row.errors),
     row.cpu_max.toFixed(0),
     row.cpu_cv.toFixed(1),
@@ -34,10 +40,54 @@ export const formatScenarioTable = (scenario: Scenario, rows: ReadonlyArray<Row>
   const allowances = replicas.map((name) => `${name} ${scenario.replicas[name]} cores`).join(", ")
   return [
     `\n${scenario.name}: ${scenario.description}`,
-    `  ${scenario.rate_rps} req/s for ${scenario.duration_s} s per row; ${allowances}; columns after cpu cv %: share of requests`,
+    `  ${scenario.rate_rps} req/s for ${scenario.duration_s} s per row; ${allowances}; n: latencies measured; ` +
+      "columns after cpu cv %: share of requests",
     pad(header, widths),
     widths.map((w) => "-".repeat(w)).join("  "),
     ...body.map((cells) => pad(cells, widths)),
+  ].join("\n")
+}
+
+/** The reference load balancers, and how to install those that are missing. */
+export const formatReferences = (report: Report): string => {
+  const entries = Object.entries(report.references)
+  const width = Math.max(0, ...entries.map(([name]) => name.length))
+  const advice = referencesAdvice(report)
+  return [
+    "References:",
+    ...(entries.length === 0 ? ["  none configured"] : []),
+    ...entries.map(
+      ([name, reference]) =>
+        `  ${name.padEnd(width)}  ${reference.used ? "used   " : "missing"}  ${reference.detail}`,
+    ),
+    ...(advice === undefined ? [] : [`  ${advice}`]),
+  ].join("\n")
+}
+
+/** Each goal's verdict, figure with its interval, target and note; a cold first round is called out first. */
+export const formatGoals = (report: Report): string => {
+  const width = Math.max(...report.goals.map((goal) => goal.verdict.length))
+  const lines = report.goals.map((goal) => {
+    const measured =
+      goal.interval === null
+        ? formatNumber(goal.measured)
+        : withInterval(goal.measured, goal.interval, formatNumber)
+    const figure =
+      goal.verdict === "not evaluated" ? "" : `: ${measured} ${goal.comparison} ${formatNumber(goal.limit)}`
+    return `  ${goal.verdict.padEnd(width)}  ${goal.name}${figure}${goal.note === "" ? "" : `  ${goal.note}`}`
+  })
+  const cold = report.first_round?.outlier
+    ? [
+        `Warning: the first measured round (${report.first_round.algorithm} in ${report.first_round.scenario}) ` +
+          `had p99 ${report.first_round.p99_ms} ms, over twice its other rounds' median ` +
+          `(${report.first_round.others_median_ms} ms): not warm yet.`,
+        "",
+      ]
+    : []
+  return [
+    ...cold,
+    "Goals (PASS or MISS only when the whole 95% interval is on one side of the target):",
+    ...lines,
   ].join("\n")
 }
 

@@ -11,7 +11,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Data, Effect } from "effect"
 import { ALGORITHMS, type Algorithm } from "../../src/domain/Algorithm.ts"
 import { stopChildrenOnExit } from "../../src/process/children.ts"
-import { consoleProgress } from "./console.ts"
+import { consoleProgress, formatGoals, formatReferences } from "./console.ts"
+import { withEvidence } from "./evidence.ts"
 import { startLocalTarget } from "./local-target.ts"
 import type { Report } from "./report/Report.ts"
 import { writeReport } from "./report/write.ts"
@@ -107,19 +108,16 @@ const command = Command.make("compare", options, (given) =>
             balancer: given.balancer,
             agents: given.agents.split(",").map((agent) => agent.trim()),
           })
-    const report: Report = yield* Effect.acquireUseRelease(
+    const measured: Report = yield* Effect.acquireUseRelease(
       attempt(start),
       (target) => attempt(() => compare(target, compareOptions, consoleProgress())),
       (target) => Effect.promise(() => target.close()),
     )
+    const report = withEvidence(measured)
     const folder = yield* Effect.promise(() => writeReport(report, given.reports))
     yield* Effect.sync(() => {
-      console.log("\nGoals:")
-      for (const goal of report.goals) {
-        const verdict = goal.pass === undefined ? "n/a " : goal.pass ? "PASS" : "MISS"
-        const measured = Number.isFinite(goal.measured) ? goal.measured.toFixed(2) : "-"
-        console.log(`  ${verdict}  ${goal.name}: ${measured} ${goal.comparison} ${goal.limit}  ${goal.note}`)
-      }
+      console.log(`\n${formatReferences(report)}`)
+      console.log(`\n${formatGoals(report)}`)
       console.log(`\nreport: ${folder}/report.html (also report.json, report.md; ${given.reports}/latest)`)
     })
   }).pipe(

@@ -1,7 +1,10 @@
-/** Turns measured runs into a report row: shares, CPU balance and latency. */
-import { build } from "hdr-histogram-js"
+/** Turns measured runs into a report row: shares, CPU balance, latency with its intervals, and raw data. */
 import type { OpenLoopResult } from "./open-loop.ts"
-import type { Row } from "./report/Report.ts"
+import type { Interval, Round, Row, ScenarioChange } from "./report/Report.ts"
+import { percentileInterval } from "./stats/bootstrap.ts"
+import { bucketsOf, encodeHistogram, latencyHistogram } from "./stats/histogram.ts"
+import { bootstrapLatency, errorShareOf, rememberLatency, rowSeedName } from "./stats/row-bootstrap.ts"
+import { shiftTime } from "./stats/shift.ts"
 
 export interface ReplicaCpu {
   /** Mean CPU over the run, percent of one core. */
@@ -19,32 +22,26 @@ export const coefficientOfVariation = (values: ReadonlyArray<number>): number =>
 }
 
 const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits
+const roundInterval = ([low, high]: Interval, digits: number): Interval => [
+  round(low, digits),
+  round(high, digits),
+]
 
-/** Percentiles of a set of latencies (ms), through an HDR histogram at microsecond resolution. */
-const latencySummary = (latencies: ReadonlyArray<number>) => {
-  const histogram = build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 3_600_000_000,
-    numberOfSignificantValueDigits: 3,
-  })
-  for (const ms of latencies) histogram.recordValue(Math.max(1, Math.round(ms * 1000)))
-  const at = (percentile: number) =>
-    latencies.length === 0 ? 0 : histogram.getValueAtPercentile(percentile) / 1000
-  const summary = {
-    p50: at(50),
-    p95: at(95),
-    p99: at(99),
-    max: latencies.length === 0 ? 0 : histogram.maxValue / 1000,
-  }
+/** The 99th percentile (ms) of some latencies, as the histograms give it; 0 for none. */
+const p99Of = (latencies: ReadonlyArray<number>) => {
+  if (latencies.length === 0) return 0
+  const histogram = latencyHistogram(latencies)
+  const p99 = histogram.getValueAtPercentile(99) / 1000
   histogram.destroy()
-  return summary
+  return p99
 }
 
 const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
 
 /**
- * One row from a contender's rounds in a scenario: their requests pooled (percentiles over all of
- * them, windows one after the other) and each replica's CPU averaged over the rounds.
+ * One row from a contender's rounds in a scenario: percentiles over all their requests with
+ * bootstrap intervals, each round's raw data, and each replica's CPU averaged over the rounds. With
+ * the scenario's `change`, the row also carries how long the contender took to shift load.
  */
 export const toRow = (
   scenario: string,
@@ -52,6 +49,7 @@ export const toRow = (
   reference: boolean,
   rateRps: number,
   rounds: ReadonlyArray<{ readonly result: OpenLoopResult; readonly cpu: Record<string, ReplicaCpu> }>,
+  change?: ScenarioChange,
 ): Row => {
   const replicas = Object.keys(rounds[0]!.cpu)
   const servedBy = (name: string) => sum(rounds.map(({ result }) => result.servedBy[name] ?? 0))
@@ -63,25 +61,54 @@ export const toRow = (
   // Load is compared against each replica's own allowance: 50% of a quarter-core replica is as busy
   // as 50% of a full one.
   const ofAllowance = replicas.map((name) => cpuPercent(name) / rounds[0]!.cpu[name]!.cores)
+
+  const histograms = rounds.map(({ result }) => latencyHistogram(result.latenciesPerSecond.flat()))
+  const seedName = rowSeedName(scenario, algorithm)
+  const latency = bootstrapLatency(histograms.map(bucketsOf), seedName)
+  const roundData: Array<Round> = rounds.map(({ result }, index) => ({
+    requests: result.requests,
+    errors: result.errors,
+    latencies: histograms[index]!.totalCount,
+    p99_ms: round(
+      histograms[index]!.totalCount === 0 ? 0 : histograms[index]!.getValueAtPercentile(99) / 1000,
+      2,
+    ),
+    per_second: result.perSecond,
+    histogram: encodeHistogram(histograms[index]!),
+  }))
+  const maxMs = Math.max(0, ...histograms.map((histogram) => histogram.maxValue)) / 1000
+  for (const histogram of histograms) histogram.destroy()
+  const errorShare = errorShareOf(scenario, algorithm, roundData)
   const windows = rounds.flatMap(({ result }) => result.latenciesPerSecond)
-  const latency = latencySummary(windows.flat())
-  return {
+
+  const row: Row = {
     scenario,
     algorithm,
     reference,
     requests: sum(rounds.map(({ result }) => result.requests)),
     errors: sum(rounds.map(({ result }) => result.errors)),
     rate_rps: round(rateRps, 1),
-    p50_ms: round(latency.p50, 2),
-    p95_ms: round(latency.p95, 2),
-    p99_ms: round(latency.p99, 2),
-    max_ms: round(latency.max, 2),
+    latencies: sum(roundData.map((data) => data.latencies)),
+    p50_ms: round(latency.p50.point, 2),
+    p95_ms: round(latency.p95.point, 2),
+    p99_ms: round(latency.p99.point, 2),
+    p50_ci_ms: roundInterval(percentileInterval(latency.p50.replicates), 2),
+    p95_ci_ms: roundInterval(percentileInterval(latency.p95.replicates), 2),
+    p99_ci_ms: roundInterval(percentileInterval(latency.p99.replicates), 2),
+    max_ms: round(maxMs, 2),
+    error_share: round(errorShare.point, 5),
+    error_share_ci: roundInterval(percentileInterval(errorShare.replicates), 5),
     share,
     cpu: Object.fromEntries(replicas.map((name) => [name, round(cpuPercent(name), 1)])),
     cpu_max: round(Math.max(...ofAllowance), 1),
     // A percentage, as the report prints it and the goals state it ("≤ 15 %").
     cpu_cv: round(coefficientOfVariation(ofAllowance) * 100, 1),
     per_second: rounds.flatMap(({ result }) => result.perSecond),
-    p99_per_second_ms: windows.map((latencies) => round(latencySummary(latencies).p99, 2)),
+    p99_per_second_ms: windows.map((latencies) => round(p99Of(latencies), 2)),
+    p99_per_round_ms: roundData.map((data) => data.p99_ms),
+    rounds: roundData,
+    ...(change === undefined ? {} : { shift: shiftTime(roundData, change, seedName) }),
   }
+  rememberLatency(row, latency)
+  return row
 }

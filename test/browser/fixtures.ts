@@ -1,8 +1,10 @@
 /**
  * A comparison report built by the comparison's own code from synthetic measurements: seeded open-loop
- * results and CPU readings go through `toRow` and `evaluateGoals`, as a real run's do, so every figure
- * (shares, percentiles, CPU and its spread, goals) has the unit and rounding the real report gives it.
+ * results and CPU readings go through `toRow`, `evaluateGoals` and `withEvidence`, as a real run's do,
+ * so every figure (shares, percentiles with their intervals, CPU and its spread, goals and their
+ * verdicts) has the unit and rounding the real report gives it.
  */
+import { withEvidence } from "../../deploy/compare/evidence.ts"
 import { evaluateGoals } from "../../deploy/compare/goals.ts"
 import type { OpenLoopResult } from "../../deploy/compare/open-loop.ts"
 import type { Report, Row, Scenario } from "../../deploy/compare/report/Report.ts"
@@ -154,7 +156,7 @@ export const makeReport = (): Report => {
       rows.push(toRow(spec.name, behaviour.contender, behaviour.reference, rateRps, rounds))
     }
   }
-  return {
+  return withEvidence({
     generated_at: "2026-11-25T18:30:00.000Z",
     target: "local",
     machine: { cpus: 2, node: "v20.20.2", load_average: [1.21, 0.98, 0.87] },
@@ -170,5 +172,5 @@ export const makeReport = (): Report => {
       "The machine is shared with other jobs <load average 1.21 at the start>: compare algorithms within one report.",
       "metrics was not run (--algorithms): its goal is not evaluated.",
     ],
-  }
+  })
 }

@@ -93,15 +93,19 @@ describe("report.html in Chromium", () => {
         tds.map((td) => td.textContent),
       )
       expect(cv).toEqual(rows.map((row) => row.cpu_cv.toFixed(1)))
+      // The p99 chart draws each row's 95 % interval as an error bar (a rule mark per row).
+      const errorBars = await page.$$eval(
+        `#scenario-${index + 1}-p99 svg g.mark-rule.role-mark > *`,
+        (elements) => elements.length,
+      )
+      expect(errorBars).toBe(rows.length)
     }
     const notes = await page.$$eval("#notes li", (items) => items.map((item) => item.textContent))
     expect(notes).toEqual([...report.notes])
-    const verdicts = await page.$$eval("#goals tbody td:nth-child(4)", (tds) =>
+    const verdicts = await page.$$eval("#goals tbody td:nth-child(5)", (tds) =>
       tds.map((td) => td.textContent),
     )
-    expect(verdicts).toEqual(
-      report.goals.map((goal) => (goal.pass === undefined ? "not evaluated" : goal.pass ? "PASS" : "MISS")),
-    )
+    expect(verdicts).toEqual(report.goals.map((goal) => goal.verdict))
 
     mkdirSync(join(screenshot, ".."), { recursive: true })
     await page.screenshot({ path: screenshot, fullPage: true })

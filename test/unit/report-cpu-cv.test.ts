@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest"
 import { formatScenarioTable } from "../../deploy/compare/console.ts"
 import { evaluateGoals } from "../../deploy/compare/goals.ts"
 import type { OpenLoopResult } from "../../deploy/compare/open-loop.ts"
+import { renderMarkdown } from "../../deploy/compare/report/markdown.ts"
 import type { Report, Row, Scenario } from "../../deploy/compare/report/Report.ts"
 import { scenarioTable } from "../../deploy/compare/report/table.ts"
 import { toRow } from "../../deploy/compare/rows.ts"
@@ -43,17 +44,35 @@ describe("cpu_cv", () => {
     // Standard deviation 8.165 over a mean of 50: 16.3 %.
     const spread = rowAt([40, 50, 60])
     expect(spread.cpu_cv).toBe(16.3)
-    expect(cvGoal(spread)).toMatchObject({ measured: 16.3, limit: 15, comparison: "≤", pass: false })
+    expect(cvGoal(spread)).toMatchObject({ measured: 16.3, limit: 15, comparison: "≤", verdict: "MISS" })
     const even = rowAt([45, 50, 55])
     expect(even.cpu_cv).toBe(8.2)
-    expect(cvGoal(even)).toMatchObject({ measured: 8.2, pass: true })
+    expect(cvGoal(even)).toMatchObject({ measured: 8.2, verdict: "PASS" })
   })
 
   it("is printed as that percentage under a % header, on the console and in the report", () => {
     const row = rowAt([40, 50, 60])
-    const report = { scenarios: [scenario], rows: [row] } as unknown as Report
+    const report = {
+      scenarios: [scenario],
+      rows: [row],
+      references: {},
+      goals: [],
+      notes: [],
+    } as unknown as Report
     const table = scenarioTable(report, scenario)
     expect(table.rows[0]!.cells[table.header.indexOf("cpu cv %")]).toBe("16.3")
+    expect(JSON.parse(JSON.stringify(row)).cpu_cv).toBe(16.3)
+
+    const markdown = renderMarkdown({
+      ...report,
+      generated_at: "2026-12-02T18:00:00.000Z",
+      target: "local",
+      machine: { cpus: 2, node: "v20", load_average: [0, 0, 0] },
+    })
+    const markdownLines = markdown.split("\n").filter((line) => line.startsWith("| "))
+    const markdownHeader = markdownLines[0]!.split(" | ")
+    const markdownRow = markdownLines[2]!.split(" | ")
+    expect(markdownRow[markdownHeader.indexOf("cpu cv %")]).toBe("16.3")
 
     const lines = formatScenarioTable(scenario, [row]).split("\n")
     const header = lines.findIndex((line) => line.startsWith("algorithm"))

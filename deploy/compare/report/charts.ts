@@ -32,6 +32,7 @@ const config = {
 const algorithmAxis = (algorithms: ReadonlyArray<string>) =>
   ({ field: "algorithm", type: "nominal", sort: [...algorithms], title: null }) as const
 
+/** p99 per algorithm as bars, with its 95 % interval as an error bar and printed at the bar's end. */
 const p99Chart = (rows: ReadonlyArray<Row>, algorithms: ReadonlyArray<string>): TopLevelSpec => ({
   config,
   width: 250,
@@ -39,15 +40,18 @@ const p99Chart = (rows: ReadonlyArray<Row>, algorithms: ReadonlyArray<string>): 
     values: rows.map((row) => ({
       algorithm: row.algorithm,
       kind: kind(row),
+      n: row.latencies,
       p50_ms: row.p50_ms,
       p95_ms: row.p95_ms,
       p99_ms: row.p99_ms,
+      p99_low_ms: row.p99_ci_ms[0],
+      p99_high_ms: row.p99_ci_ms[1],
       max_ms: row.max_ms,
     })),
   },
   encoding: {
     y: algorithmAxis(algorithms),
-    x: { field: "p99_ms", type: "quantitative", title: "p99 latency (ms)" },
+    x: { field: "p99_ms", type: "quantitative", title: "p99 latency (ms), 95% interval" },
   },
   layer: [
     {
@@ -56,16 +60,29 @@ const p99Chart = (rows: ReadonlyArray<Row>, algorithms: ReadonlyArray<string>): 
         color: kindColor,
         tooltip: [
           { field: "algorithm" },
+          { field: "n", title: "latencies" },
           { field: "p50_ms", title: "p50 ms", format: ".1f" },
           { field: "p95_ms", title: "p95 ms", format: ".1f" },
           { field: "p99_ms", title: "p99 ms", format: ".1f" },
+          { field: "p99_low_ms", title: "p99 95% CI low", format: ".1f" },
+          { field: "p99_high_ms", title: "p99 95% CI high", format: ".1f" },
           { field: "max_ms", title: "max ms", format: ".1f" },
         ],
       },
     },
     {
-      mark: { type: "text", align: "left", dx: 3, fontSize: 10 },
-      encoding: { text: { field: "p99_ms", type: "quantitative", format: ".1f" } },
+      mark: { type: "errorbar", ticks: true, color: "#202124" },
+      encoding: {
+        x: { field: "p99_low_ms", type: "quantitative" },
+        x2: { field: "p99_high_ms" },
+      },
+    },
+    {
+      mark: { type: "text", align: "left", dx: 5, fontSize: 10 },
+      encoding: {
+        x: { field: "p99_high_ms", type: "quantitative" },
+        text: { field: "p99_ms", type: "quantitative", format: ".1f" },
+      },
     },
   ],
 })

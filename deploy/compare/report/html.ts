@@ -6,10 +6,12 @@ import {
   generatedAt,
   goalsTable,
   machineLine,
+  referencesAdvice,
   referencesTable,
   scenarioSetup,
   scenarioTable,
   type Table,
+  VERDICT_COLUMN,
 } from "./table.ts"
 
 const escapes: Record<string, string> = {
@@ -41,6 +43,7 @@ const STYLE = `
   th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
   th { font-weight: 600; background: #f8f9fa; white-space: nowrap; }
   td.right, th.right { text-align: right; white-space: nowrap; }
+  .aside { color: var(--muted); font-size: 11px; font-weight: normal; }
   td.left, th.left { text-align: left; }
   td:first-child { white-space: nowrap; }
   tr.reference td { background: var(--ref); }
@@ -48,28 +51,51 @@ const STYLE = `
     font-size: 11px; color: var(--muted); border: 1px solid var(--line); border-radius: 3px; }
   td.pass { color: #137333; font-weight: 600; }
   td.miss { color: #c5221f; font-weight: 600; }
-  td.unevaluated { color: var(--muted); font-style: italic; }
+  td.inconclusive { color: #b06000; font-weight: 600; }
+  td.unevaluated { color: var(--muted); font-style: italic; white-space: nowrap; }
   .charts { display: flex; flex-wrap: wrap; gap: 16px 28px; margin-top: 12px; }
   figure { margin: 0; }
   figure.wide { flex-basis: 100%; }
   .chart[data-rendered="failed"] { color: #c5221f; }
 `
 
-const verdictClass: Record<string, string> = { PASS: "pass", MISS: "miss", "not evaluated": "unevaluated" }
+const verdictClass: Record<string, string> = {
+  PASS: "pass",
+  MISS: "miss",
+  inconclusive: "inconclusive",
+  "not evaluated": "unevaluated",
+}
+
+/**
+ * A figure with its interval or share in parentheses, `3.9 (3.8–4.0)`, or a header such as
+ * `p99 ms (95% CI)`: the parenthesis goes under it, small and grey, so that the table stays narrow.
+ */
+const renderWithAside = (text: string, pattern: RegExp) => {
+  const aside = pattern.exec(text)
+  return aside === null
+    ? escapeHtml(text)
+    : `${escapeHtml(aside[1]!)}<br><span class="aside">${escapeHtml(aside[2]!)}</span>${escapeHtml(aside[3] ?? "")}`
+}
+const FIGURE = /^(\S+) (\(.+\))(\*?)$/
+const HEADER = /^(.+) (\(95% CI\))$/
 
 const renderTable = (
   table: Table,
   cellClass: (column: number, text: string) => string | undefined = () => undefined,
 ) => {
   const header = table.header
-    .map((title, column) => `<th class="${table.align[column] ?? "left"}">${escapeHtml(title)}</th>`)
+    .map(
+      (title, column) =>
+        `<th class="${table.align[column] ?? "left"}">${renderWithAside(title, HEADER)}</th>`,
+    )
     .join("")
   const rows = table.rows
     .map((row) => {
       const cells = row.cells
         .map((text, column) => {
           const classes = [table.align[column] ?? "left", cellClass(column, text)].filter(Boolean).join(" ")
-          return `<td class="${classes}">${escapeHtml(text)}</td>`
+          const content = table.align[column] === "right" ? renderWithAside(text, FIGURE) : escapeHtml(text)
+          return `<td class="${classes}">${content}</td>`
         })
         .join("")
       return `<tr${row.reference ? ' class="reference"' : ""}>${cells}</tr>`
@@ -119,6 +145,7 @@ export const renderHtml = (report: Report): string => {
   const specs = Object.fromEntries(chartsPerScenario.flat().map((chart) => [chart.id, chart.spec]))
   const goals = goalsTable(report)
   const references = referencesTable(report)
+  const advice = referencesAdvice(report)
   const scripts = vegaBundles()
     .map((source) => `<script>${source}</script>`)
     .join("\n")
@@ -142,10 +169,11 @@ ${report.notes.length === 0 ? "<p>None.</p>" : list(report.notes)}
 <section id="references">
 <h2>Reference load balancers</h2>
 ${references.rows.length === 0 ? "<p>None configured.</p>" : renderTable(references)}
+${advice === undefined ? "" : `<p class="advice">${escapeHtml(advice)}</p>`}
 </section>
 <section id="goals">
 <h2>Goals</h2>
-${goals.rows.length === 0 ? "<p>None set.</p>" : renderTable(goals, (column, text) => (column === 3 ? verdictClass[text] : undefined))}
+${goals.rows.length === 0 ? "<p>None set.</p>" : renderTable(goals, (column, text) => (column === VERDICT_COLUMN ? verdictClass[text] : undefined))}
 </section>
 ${report.scenarios.map((scenario, index) => renderScenario(report, scenario, chartsPerScenario[index] ?? [], index)).join("\n")}
 ${scripts}

@@ -31,6 +31,7 @@ const section = (title: string, body: string) => `## ${title}\n\n${body}\n`
 export const renderMarkdown = (report: Report): string => {
   const goals = Tables.goalsTable(report)
   const references = Tables.referencesTable(report)
+  const advice = Tables.referencesAdvice(report)
   const parts = [
     `# SwarmGuard LB: load-balancing comparison\n\nGenerated ${escapeMarkdown(Tables.generatedAt(report))} · ${escapeMarkdown(Tables.machineLine(report))}\n`,
     section(
@@ -41,7 +42,10 @@ export const renderMarkdown = (report: Report): string => {
     ),
     section(
       "Reference load balancers",
-      references.rows.length === 0 ? "None configured." : renderTable(references),
+      [
+        references.rows.length === 0 ? "None configured." : renderTable(references),
+        ...(advice === undefined ? [] : [escapeMarkdown(advice)]),
+      ].join("\n\n"),
     ),
     section("Goals", goals.rows.length === 0 ? "None set." : renderTable(goals)),
     ...report.scenarios.map((scenario) => {

@@ -1,5 +1,5 @@
 /** The report's tables as plain text cells, so that the HTML and Markdown pages show the same figures. */
-import type { Goal, Report, Row, Scenario } from "./Report.ts"
+import type { Goal, Interval, Report, Row, Scenario, Verdict } from "./Report.ts"
 
 export type Align = "left" | "right"
 
@@ -15,10 +15,10 @@ export interface Table {
   readonly rows: ReadonlyArray<TableRow>
 }
 
-export type Verdict = "PASS" | "MISS" | "not evaluated"
+/** How to get the reference load balancers where they are missing (Debian and Ubuntu). */
+export const INSTALL_REFERENCES = "apt-get install nginx-light haproxy"
 
-export const verdict = (goal: Goal): Verdict =>
-  goal.pass === undefined ? "not evaluated" : goal.pass ? "PASS" : "MISS"
+export const verdict = (goal: Goal): Verdict => goal.verdict
 
 const fixed = (digits: number) =>
   new Intl.NumberFormat("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
@@ -30,6 +30,7 @@ const whole = fixed(0)
  * not evaluated may have no measurement (NaN, or null once through JSON): shown as a dash.
  */
 export const formatNumber = (value: number): string => {
+  if (value === Number.POSITIVE_INFINITY) return "∞"
   if (!Number.isFinite(value)) return "–"
   const magnitude = Math.abs(value)
   const digits = Number.isInteger(value) || magnitude >= 100 ? 0 : magnitude >= 1 ? 2 : 3
@@ -37,6 +38,9 @@ export const formatNumber = (value: number): string => {
 }
 
 const ms = (value: number) => oneDecimal.format(value)
+/** A figure with its 95 % interval: `31.2 (29.8–33.0)`. */
+export const withInterval = (value: number, interval: Interval, format: (value: number) => string = ms) =>
+  `${format(value)} (${format(interval[0])}–${format(interval[1])})`
 const percent = (fraction: number) => `${oneDecimal.format(fraction * 100)}%`
 
 // Errors are usually a tiny fraction: two significant digits keep 2 in 9,000 from showing as 0.0%.
@@ -57,33 +61,44 @@ export const replicasOf = (scenario: Scenario, rows: ReadonlyArray<Row>): Readon
 export const rowsOf = (report: Report, scenario: Scenario): ReadonlyArray<Row> =>
   report.rows.filter((row) => row.scenario === scenario.name)
 
+/** Median shift time over the rounds with its interval; `*` when some round never shifted. */
+export const shiftCell = (row: Row): string =>
+  row.shift === undefined
+    ? "–"
+    : `${withInterval(row.shift.median_s, row.shift.ci_s)}${row.shift.unshifted_rounds > 0 ? "*" : ""}`
+
 export const scenarioTable = (report: Report, scenario: Scenario): Table => {
   const rows = rowsOf(report, scenario)
   const replicas = replicasOf(scenario, rows)
+  const shift = scenario.change !== undefined
   return {
     header: [
       "algorithm",
       "requests",
       "errors",
-      "p50 ms",
-      "p95 ms",
-      "p99 ms",
+      "n",
+      "p50 ms (95% CI)",
+      "p95 ms (95% CI)",
+      "p99 ms (95% CI)",
       "max ms",
+      ...(shift ? ["shift s (95% CI)"] : []),
       "cpu max %",
       "cpu cv %",
       ...replicas.map((name) => `share ${name}`),
     ],
-    align: ["left", ...Array<Align>(8 + replicas.length).fill("right")],
+    align: ["left", ...Array<Align>(9 + (shift ? 1 : 0) + replicas.length).fill("right")],
     rows: rows.map((row) => ({
       reference: row.reference,
       cells: [
         row.algorithm,
         whole.format(row.requests),
         errors(row),
-        ms(row.p50_ms),
-        ms(row.p95_ms),
-        ms(row.p99_ms),
+        whole.format(row.latencies),
+        withInterval(row.p50_ms, row.p50_ci_ms),
+        withInterval(row.p95_ms, row.p95_ci_ms),
+        withInterval(row.p99_ms, row.p99_ci_ms),
         ms(row.max_ms),
+        ...(shift ? [shiftCell(row)] : []),
         oneDecimal.format(row.cpu_max),
         oneDecimal.format(row.cpu_cv),
         ...replicas.map((name) => {
@@ -95,14 +110,18 @@ export const scenarioTable = (report: Report, scenario: Scenario): Table => {
   }
 }
 
+/** Column of the goals table that holds the verdict. */
+export const VERDICT_COLUMN = 4
+
 export const goalsTable = (report: Report): Table => ({
-  header: ["goal", "measured", "target", "result", "note"],
-  align: ["left", "right", "right", "left", "left"],
+  header: ["goal", "measured", "95% CI", "target", "result", "note"],
+  align: ["left", "right", "right", "right", "left", "left"],
   rows: report.goals.map((goal) => ({
     reference: false,
     cells: [
       goal.name,
       formatNumber(goal.measured),
+      goal.interval === null ? "–" : `${formatNumber(goal.interval[0])}–${formatNumber(goal.interval[1])}`,
       `${goal.comparison} ${formatNumber(goal.limit)}`,
       verdict(goal),
       goal.note,
@@ -118,6 +137,13 @@ export const referencesTable = (report: Report): Table => ({
     cells: [name, reference.used ? "used" : "missing", reference.detail],
   })),
 })
+
+/** What to do about missing references, or undefined when every one ran. */
+export const referencesAdvice = (report: Report): string | undefined =>
+  Object.values(report.references).some((reference) => !reference.used)
+    ? `To run the missing references on Debian or Ubuntu: ${INSTALL_REFERENCES}. Goals that compare ` +
+      "with a reference are not evaluated without one."
+    : undefined
 
 /** One line on the scenario's set-up: replicas with their CPU allowance, arrival rate and length. */
 export const scenarioSetup = (scenario: Scenario): string => {
