@@ -17,6 +17,10 @@ export interface Config {
   readonly networkTarget: Endpoint | undefined
   /** When set, also accept and discard TCP traffic here, so replicas can be each other's network peers. */
   readonly sinkPort: number | undefined
+  /** The share of /compute/* requests answered at once with a 500 (the sinkhole fault), from the start. */
+  readonly errorShare: number
+  /** Whether answers carry the `endpoint-load-metrics` header; switchable later at `/load-reports`. */
+  readonly loadReports: boolean
 }
 
 export type Decoded =
@@ -59,6 +63,24 @@ const workFactor = (env: Env): number => {
   return factor
 }
 
+const errorShare = (env: Env): number => {
+  const value = raw(env, "ERROR_SHARE")
+  if (value === undefined) return 0
+  const share = Number(value)
+  if (!/^[\d.eE+-]+$/.test(value) || !Number.isFinite(share) || share < 0 || share > 1)
+    throw invalid("ERROR_SHARE", value, "a number from 0 to 1")
+  return share
+}
+
+const onOff = (env: Env, name: string, fallback: boolean): boolean => {
+  const value = raw(env, name)
+  if (value === undefined) return fallback
+  const lower = value.toLowerCase()
+  if (lower === "on" || lower === "true") return true
+  if (lower === "off" || lower === "false") return false
+  throw invalid(name, value, "on or off (or true or false)")
+}
+
 const endpoint = (env: Env, name: string): Endpoint | undefined => {
   const value = raw(env, name)
   if (value === undefined) return undefined
@@ -84,6 +106,8 @@ export const decodeConfig = (env: Env): Decoded => {
         workFactor: workFactor(env),
         networkTarget: endpoint(env, "NETWORK_STRESS_TARGET"),
         sinkPort: optionalPort(env, "NETWORK_SINK_PORT"),
+        errorShare: errorShare(env),
+        loadReports: onOff(env, "LOAD_REPORTS", true),
       },
     }
   } catch (error) {

@@ -31,6 +31,8 @@ const server = createWorkloadServer({
   maxCpuPercent,
   maxMemoryMb: Math.floor(totalmem() / (1024 * 1024)),
   sink,
+  errorShare: config.errorShare,
+  loadReports: config.loadReports,
 })
 
 server.once("error", (error) => fail(`cannot listen on ${config.host}:${config.port}: ${error.message}`))
@@ -40,6 +42,8 @@ server.listen(config.port, config.host, () => {
     address,
     port,
     work_factor: config.workFactor,
+    error_share: config.errorShare,
+    load_reports: config.loadReports,
     network_target:
       config.networkTarget === undefined
         ? "loopback sink"

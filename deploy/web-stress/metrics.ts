@@ -21,6 +21,11 @@ export class RequestCounters {
     this.inFlight--
   }
 
+  /** Requests this process holds now: read, and not yet answered to the end. */
+  inFlightNow(): number {
+    return this.inFlight
+  }
+
   json() {
     return { total: this.total, in_flight: this.inFlight, by_route: Object.fromEntries(this.byRoute) }
   }

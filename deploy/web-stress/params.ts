@@ -43,3 +43,12 @@ export const numberParam = (query: URLSearchParams, name: string, spec: NumberSp
     throw invalidParam(name, text, expected(spec))
   return value
 }
+
+/** `true` or `false`, required: a switch is never flipped by a parameter that was misspelt. */
+export const booleanParam = (query: URLSearchParams, name: string): boolean => {
+  const text = query.get(name)
+  if (text === "true") return true
+  if (text === "false") return false
+  if (text === null) throw new BadParam(name, `query parameter ${name} is required: expected true or false`)
+  throw invalidParam(name, text, "true or false")
+}

@@ -5,9 +5,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { hostname } from "node:os"
 import { pipeline, Readable } from "node:stream"
+import { CPU_CLOCK, spendCpu } from "./cpu-time.ts"
+import { Faults } from "./faults.ts"
+import { LOAD_REPORT_HEADER, LoadReports } from "./load-report.ts"
 import { log } from "./log.ts"
 import { CpuSampler, RequestCounters } from "./metrics.ts"
-import { BadParam, invalidParam, type NumberSpec, numberParam } from "./params.ts"
+import { BadParam, booleanParam, invalidParam, type NumberSpec, numberParam } from "./params.ts"
 import type { Stress, StressRequest } from "./stress/controller.ts"
 import { type JobKind, noLoad, type Resource } from "./stress/load.ts"
 import type { Sink } from "./stress/network.ts"
@@ -21,6 +24,8 @@ const DOWNLOAD_BLOCK = Buffer.from(
 )
 const MAX_NETWORK_MBPS = 10_000
 const MAX_DURATION_S = 86_400
+/** The most CPU time one `/compute/cpu` asks for (before WORK_FACTOR): ten seconds. */
+const MAX_CPU_MS = 10_000
 
 export interface WorkloadOptions {
   /** Sent as `X-Served-By` on every answer, so a client behind a balancer sees who served it. */
@@ -33,6 +38,10 @@ export interface WorkloadOptions {
   readonly maxMemoryMb: number
   /** The public sink (NETWORK_SINK_PORT), when there is one. */
   readonly sink: Sink | undefined
+  /** The share of /compute/* to fail at once from the start (ERROR_SHARE); `/fault/errors` changes it. */
+  readonly errorShare: number
+  /** Whether answers report this replica's load from the start (LOAD_REPORTS); `/load-reports` switches it. */
+  readonly loadReports: boolean
 }
 
 interface Request {
@@ -41,20 +50,9 @@ interface Request {
   readonly query: URLSearchParams
 }
 
-const sendJson = (
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-) => {
-  const payload = JSON.stringify(body)
-  res.writeHead(status, {
-    ...headers,
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(payload),
-  })
-  res.end(payload)
-}
+/** Answers that report this replica's load: the work a balancer spreads, and its health probes. */
+const reportsLoad = (path: string) =>
+  path.startsWith("/compute/") || path.startsWith("/download/") || path === "/health"
 
 const seconds = (ms: number) => Math.round(ms) / 1000
 
@@ -92,9 +90,37 @@ export const createWorkloadServer = (options: WorkloadOptions): Server => {
   const { workFactor, stress } = options
   const startedAt = performance.now()
   const requests = new RequestCounters()
+  const faults = new Faults(options.errorShare)
+  const loadReports = new LoadReports({ enabled: options.loadReports })
+  /** The answers that carry a load report, marked when their request arrives. */
+  const reporting = new WeakSet<ServerResponse>()
   const cpu = new CpuSampler()
   const host = hostname()
   const uptime = () => seconds(performance.now() - startedAt)
+
+  /**
+   * Writes the head, with the load report where it belongs: its `rif` is the requests held at this
+   * moment, this answer's own included, since the balancer counts it in flight until the body ends.
+   */
+  const writeHead = (res: ServerResponse, status: number, headers: Record<string, string | number>) => {
+    const report = reporting.has(res) ? loadReports.header(requests.inFlightNow()) : undefined
+    res.writeHead(status, report === undefined ? headers : { ...headers, [LOAD_REPORT_HEADER]: report })
+  }
+
+  const sendJson = (
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    const payload = JSON.stringify(body)
+    writeHead(res, status, {
+      ...headers,
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(payload),
+    })
+    res.end(payload)
+  }
 
   const cpuSpec = { min: 0, max: options.maxCpuPercent }
   const memorySpec = { min: 0, max: options.maxMemoryMb }
@@ -152,11 +178,25 @@ export const createWorkloadServer = (options: WorkloadOptions): Server => {
       })
     },
 
+    "/compute/cpu": ({ res, query }) => {
+      const ms = numberParam(query, "ms", { min: 0, exclusiveMin: true, max: MAX_CPU_MS })
+      // On the request's own thread, like /compute/pi: a replica's capacity for these is its CPU.
+      const spent = spendCpu(ms * workFactor)
+      sendJson(res, 200, {
+        cpu_ms: Math.round(spent.cpuMs * 1000) / 1000,
+        wall_ms: Math.round(spent.wallMs * 1000) / 1000,
+        ms,
+        work_factor: workFactor,
+        cpu_clock: CPU_CLOCK,
+        hostname: host,
+      })
+    },
+
     "/download/data": ({ req, res, query }) => {
       const sizeMb = numberParam(query, "size_mb", { fallback: 1, min: 0, max: 10_240 })
       const cpuWork = numberParam(query, "cpu_work", { fallback: 0, min: 0, max: 1e8, integer: true })
       const bytes = Math.round(sizeMb * MIB)
-      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes })
+      writeHead(res, 200, { "content-type": "application/octet-stream", "content-length": bytes })
       if (req.method === "HEAD") {
         res.end()
         return
@@ -191,16 +231,41 @@ export const createWorkloadServer = (options: WorkloadOptions): Server => {
 
     "/stress/status": ({ res }) => sendJson(res, 200, stress.status()),
 
+    "/fault/errors": ({ res, query }) => {
+      const share = numberParam(query, "share", { min: 0, max: 1 })
+      faults.setErrorShare(share)
+      log("fault set", { error_share: share })
+      sendJson(res, 200, { status: share === 0 ? "stopped" : "set", faults: faults.json() })
+    },
+
+    "/fault/stop": ({ res }) => {
+      faults.stop()
+      log("fault stopped")
+      sendJson(res, 200, { status: "stopped", faults: faults.json() })
+    },
+
+    "/fault/status": ({ res }) => sendJson(res, 200, faults.json()),
+
+    "/load-reports": ({ res, query }) => {
+      if (query.has("enabled")) {
+        loadReports.enabled = booleanParam(query, "enabled")
+        log("load reports", { enabled: loadReports.enabled })
+      }
+      sendJson(res, 200, loadReports.json())
+    },
+
     "/metrics": ({ res }) =>
       sendJson(res, 200, {
         hostname: host,
         pid: process.pid,
         uptime: uptime(),
         work_factor: workFactor,
-        requests: requests.json(),
+        requests: { ...requests.json(), failed_injected: faults.failedInjected() },
         process: cpu.json(),
         stress: stress.status(),
         sink: options.sink === undefined ? null : { received_bytes: options.sink.received() },
+        faults: faults.json(),
+        load_reports: loadReports.json(),
       }),
   }
 
@@ -208,6 +273,7 @@ export const createWorkloadServer = (options: WorkloadOptions): Server => {
     const url = parseTarget(req.url)
     const route = url === undefined ? undefined : routes[url.pathname]
     requests.started(route === undefined ? "other" : url!.pathname)
+    if (route !== undefined && reportsLoad(url!.pathname)) reporting.add(res)
     res.setHeader("x-served-by", options.name)
     res.once("close", () => requests.finished())
     // Bodies are never read: drained so a keep-alive connection can carry the next request.
@@ -224,6 +290,13 @@ export const createWorkloadServer = (options: WorkloadOptions): Server => {
       sendJson(res, 405, { error: `method ${req.method} not allowed` }, { allow: "GET, HEAD, POST" })
       return
     }
+    if (url.pathname.startsWith("/compute/") && faults.failsNow()) {
+      sendJson(res, 500, {
+        error: "injected fault: this replica fails a share of /compute/*",
+        hostname: host,
+      })
+      return
+    }
     try {
       route({ req, res, query: url.searchParams })
     } catch (error) {
@@ -233,6 +306,9 @@ export const createWorkloadServer = (options: WorkloadOptions): Server => {
       else res.destroy()
     }
   })
-  server.on("close", () => cpu.stop())
+  server.on("close", () => {
+    cpu.stop()
+    loadReports.stop()
+  })
   return server
 }
