@@ -213,6 +213,20 @@ export const makeCpuLimits = (names: ReadonlyArray<string>): CpuLimits | undefin
     }
   }
 
+  const remove = () => {
+    if (existsSync(parent)) removeTree(parent)
+    if (separateCpuset && existsSync(cpusetParent)) removeTree(cpusetParent)
+  }
+  // On Ctrl-C the children are stopped and the process exits without closing the target: the groups
+  // go then, or, if a child is not reaped yet, with the next run's removeAbandoned.
+  process.once("exit", () => {
+    try {
+      remove()
+    } catch {
+      // Left for the next run.
+    }
+  })
+
   return {
     procsFile: (name) => join(groupOf(name), "cgroup.procs"),
     setCores: (name, value) => {
@@ -220,9 +234,6 @@ export const makeCpuLimits = (names: ReadonlyArray<string>): CpuLimits | undefin
       cores.set(name, value)
     },
     shareCpu,
-    remove: () => {
-      removeTree(parent)
-      if (separateCpuset && existsSync(cpusetParent)) removeTree(cpusetParent)
-    },
+    remove,
   }
 }

@@ -124,11 +124,14 @@ export const compare = async (
   const achieved = direct === undefined ? undefined : await saturate(direct, unitPath)
 
   // The whole stack, every contender and every replica, serves the real request at the real rate
-  // before anything is measured: the first contender measured must not pay for a cold start.
+  // before anything is measured: the first contender measured must not pay for a cold start. On
+  // Swarm, switching the algorithm restarts the balancer, so only the replicas can be warmed ahead;
+  // each round's burst and warm-up serve the restarted balancer.
   const first = scenarios[0]
   if (first !== undefined) {
     await setCapacities(target, first)
-    for (const contender of target.contenders)
+    const warmed = target.kind === "swarm" ? target.contenders.slice(0, 1) : target.contenders
+    for (const contender of warmed)
       await warmStack([await target.use(contender)], requestPaths(first), arrivalRate(target, first))
   }
 
@@ -154,8 +157,9 @@ export const compare = async (
         ? [await target.second(contender)]
         : []),
     ]
-    if (scenario.twoBalancers === true) {
-      // The second processes have only just started: as cold as the first ones were.
+    if (scenario.twoBalancers === true && target.second !== undefined) {
+      // Started together, then warmed: they have only just started, as cold as the first ones were.
+      await Promise.all(target.contenders.map(target.second))
       for (const contender of target.contenders)
         await warmStack(await originsOf(contender), requestPaths(scenario), rateRps)
     }
@@ -205,8 +209,11 @@ export const compare = async (
           : `; ${target.replicas[0]} saturated alone delivered ${spread(achieved)}, ` +
             `${((achieved.mean / nominalRps) * 100).toFixed(0)}% of the nominal capacity.`),
       `Replicas' own load reports (endpoint-load-metrics): ${options.loadReports ? "on" : "off"}.`,
-      `Before the first round every contender served the first scenario's requests at its rate for ` +
-        `${STACK_WARM_UP_S} s (the second processes of two-balancers, too, before that scenario).`,
+      target.kind === "swarm"
+        ? `Before the first round the replicas served the first scenario's requests at its rate for ` +
+          `${STACK_WARM_UP_S} s.`
+        : `Before the first round every contender served the first scenario's requests at its rate for ` +
+          `${STACK_WARM_UP_S} s (the second processes of two-balancers, too, before that scenario).`,
       `Open-loop load: a fixed arrival rate, latency counted from each request's due time; ` +
         `per row, ${options.rounds} rounds of ${BURST_REQUESTS} /health requests, ${options.warmupS} s of ` +
         `warm-up at the rate and ${options.durationS} s measured, ` +
