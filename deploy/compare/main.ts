@@ -117,7 +117,6 @@ const command = Command.make("compare", options, (given) =>
       scenarios: Option.getOrUndefined(given.scenarios),
       loadReports: given.loadReports === "on",
     })
-    const compareOptions = plan.options
     const start = () =>
       given.target === "local"
         ? startLocalTarget(plan.algorithms, !given.noReferences)
@@ -128,15 +127,10 @@ const command = Command.make("compare", options, (given) =>
           })
     const report: Report = yield* Effect.acquireUseRelease(
       attempt(start),
-      (target) => {
-        console.log(
-          describePlan(
-            plan,
-            target.contenders.map((contender) => contender.name),
-          ),
-        )
-        return attempt(() => compare(target, compareOptions, consoleProgress()))
-      },
+      (target) =>
+        Effect.sync(() => console.log(describePlan(plan, target.contenders))).pipe(
+          Effect.andThen(attempt(() => compare(target, plan.options, consoleProgress()))),
+        ),
       (target) => Effect.promise(() => target.close()),
     )
     const folder = yield* Effect.promise(() => writeReport(report, given.reports))

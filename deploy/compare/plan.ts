@@ -77,12 +77,13 @@ export const estimateS = (options: CompareOptions, contenders: number): number =
 }
 
 /** One line for the console: what runs, and about how long it takes. */
-export const describePlan = (plan: Plan, contenders: ReadonlyArray<string>): string => {
+export const describePlan = (plan: Plan, contenders: ReadonlyArray<{ readonly name: string }>): string => {
   const { options } = plan
+  const names = contenders.map((contender) => contender.name)
   const minutes = estimateS(options, contenders.length) / 60
   return (
     `${plan.preset}: ${options.scenarios.length} scenarios (${options.scenarios.join(", ")}) × ` +
-    `${contenders.length} contenders (${contenders.join(", ")}) × ${options.rounds} round(s) of ` +
+    `${names.length} contenders (${names.join(", ")}) × ${options.rounds} round(s) of ` +
     `${options.durationS} s + ${options.warmupS} s warm-up; about ${minutes.toFixed(0)} min` +
     `; load reports ${options.loadReports ? "on" : "off"}`
   )
