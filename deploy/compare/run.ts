@@ -87,14 +87,13 @@ const rotate = <A>(items: ReadonlyArray<A>, by: number): Array<A> => {
   return [...items.slice(shift), ...items.slice(0, shift)]
 }
 
-/** Nominal arrival rate: the scenario's share of its capacity, in requests of its mean cost. */
-const arrivalRate = (target: ComparisonTarget, scenario: ScenarioSpec) => {
-  const perReplicaRps = (target.cores(target.replicas[0]!) * 1000) / UNIT_COST_MS
-  const units = capacityUnits(scenario, target.replicas)
-  return Math.round((scenario.load * units * perReplicaRps) / meanCostUnits(scenario))
-}
+/**
+ * Nominal arrival rate: the scenario's share of its capacity, in requests of its mean cost;
+ * `perReplicaRps` is what a full replica serves of one-unit requests.
+ */
+const arrivalRate = (scenario: ScenarioSpec, replicas: ReadonlyArray<string>, perReplicaRps: number) =>
+  Math.round((scenario.load * capacityUnits(scenario, replicas) * perReplicaRps) / meanCostUnits(scenario))
 
-/** A full replica's allowance, whichever the scenario's capacities: the nominal capacity is per one of them. */
 const setCapacities = async (target: ComparisonTarget, scenario: ScenarioSpec) => {
   for (const name of target.replicas) await target.setCapacity(name, scenario.capacity[name] ?? 1)
 }
@@ -114,6 +113,7 @@ export const compare = async (
     if (why !== undefined) notes.push(`${scenario.name} was skipped on the ${target.kind} target: ${why}.`)
     return why === undefined
   })
+  // Every replica full: the nominal capacity is per full replica.
   for (const name of target.replicas) await target.setCapacity(name, 1)
   await target.setLoadReports(options.loadReports)
   const unitPath = computePath(1)
@@ -132,7 +132,11 @@ export const compare = async (
     await setCapacities(target, first)
     const warmed = target.kind === "swarm" ? target.contenders.slice(0, 1) : target.contenders
     for (const contender of warmed)
-      await warmStack([await target.use(contender)], requestPaths(first), arrivalRate(target, first))
+      await warmStack(
+        [await target.use(contender)],
+        requestPaths(first),
+        arrivalRate(first, target.replicas, nominalRps),
+      )
   }
 
   const rows: Array<Row> = []
@@ -140,7 +144,7 @@ export const compare = async (
   progress.start(scenarios.length * target.contenders.length * options.rounds)
   for (const scenario of scenarios) {
     await setCapacities(target, scenario)
-    const rateRps = arrivalRate(target, scenario)
+    const rateRps = arrivalRate(scenario, target.replicas, nominalRps)
     const change = describeChange(target, scenario, options.durationS)
     const summary: Scenario = {
       name: scenario.name,
