@@ -8,8 +8,8 @@ import { closeSync, openSync, readdirSync, readlinkSync, readSync } from "node:f
 import { monteCarloPi } from "./work.ts"
 
 /**
- * Points drawn between two readings of the clock: a few microseconds of work, so the loop ends within
- * that (plus one reading, about 3 µs) of its target, far inside a tenth of a millisecond.
+ * Points drawn between two polls of the cheap clock (below): a few microseconds of work, so polling
+ * cannot carry the loop far past its target.
  */
 const BATCH = 256
 

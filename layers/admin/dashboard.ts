@@ -22,6 +22,7 @@ table{width:100%;border-collapse:collapse;background:var(--card);border:1px soli
 th,td{padding:7px 10px;text-align:left;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--dim);font-weight:500;font-size:12px}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n{white-space:nowrap}
 .sub{color:var(--dim);font-size:12px;max-width:260px;overflow-wrap:anywhere}
 .ok{color:var(--ok)}.bad{color:var(--bad)}.stale{color:var(--warn)}
 svg{display:block}
@@ -73,7 +74,8 @@ function rowFor(id) {
   const cpu = cell("cpu n"), memory = cell("memory n"), network = cell("network n");
   const [age, fresh] = two("age n");
   const score = cell("score n");
-  row = { tr, name, idText, node, health, error, leases, rate, area, line, cpu, memory, network, age, fresh, score, picks: null, at: 0, points: [] };
+  const reportedRif = cell("reported-rif n"), reportedCpu = cell("reported-cpu n"), reportAge = cell("report-age n");
+  row = { tr, name, idText, node, health, error, leases, rate, area, line, cpu, memory, network, age, fresh, score, reportedRif, reportedCpu, reportAge, picks: null, at: 0, points: [] };
   rows.set(id, row);
   return row;
 }
@@ -122,6 +124,11 @@ function render(metrics, replicas, health, now) {
     set(row.age, m ? ageText(m.age_ms) : "no metrics");
     set(row.fresh, m ? (m.fresh ? "fresh" : "stale") : "", m ? (m.fresh ? "sub ok" : "sub stale") : "sub");
     set(row.score, r.score == null ? "\\u2013" : num(r.score, 1));
+    // The replica's own report (endpoint-load-metrics), when it sends one; num() shows a missing figure as a dash.
+    const lr = r.load_report;
+    set(row.reportedRif, num(lr && lr.named_metrics ? lr.named_metrics.rif : null, 0));
+    set(row.reportedCpu, lr && lr.cpu_utilization != null ? num(lr.cpu_utilization * 100, 1) + " %" : "\\u2013");
+    set(row.reportAge, lr ? ageText(lr.age_ms) : "\\u2013");
     body.appendChild(row.tr);
   }
   for (const [id, row] of rows) if (!seen.has(id)) { row.tr.remove(); rows.delete(id); }
@@ -176,6 +183,9 @@ const COLUMNS: ReadonlyArray<readonly [label: string, numeric: boolean]> = [
   ["network Mbps", true],
   ["metrics age", true],
   ["score", true],
+  ["in flight (reported)", true],
+  ["CPU (reported)", true],
+  ["report age", true],
 ]
 
 /**

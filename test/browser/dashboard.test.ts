@@ -20,6 +20,9 @@ import { startReplicas } from "../support/replicas.ts"
 import { replicasView } from "../support/views.ts"
 import { waitFor } from "../support/wait.ts"
 
+/** A replica's own load report, as the fake replicas send it back on `/load-report?value=`. */
+const LOAD_REPORT = "TEXT cpu_utilization=0.42, named_metrics.rif=3"
+
 const screenshot = fileURLToPath(new URL("../../reports/browser/dashboard.png", import.meta.url))
 const INSTALL_MS = 300_000
 
@@ -89,6 +92,19 @@ const readNumbers = async (page: Page) => ({
 
 const pickRates = (page: Page) =>
   page.$$eval("#replicas tr .picks", (cells) => cells.map((cell) => cell.textContent ?? ""))
+
+/** Each row's reported load, by replica id: in flight, CPU and the report's age, as the page shows them. */
+const reportedCells = async (page: Page): Promise<Map<string, ReadonlyArray<string>>> => {
+  const rows = await page.$$eval("#replicas tr", (trs) =>
+    trs.map((tr) => ({
+      id: tr.getAttribute("data-id") ?? "",
+      cells: [".reported-rif", ".reported-cpu", ".report-age"].map(
+        (cls) => tr.querySelector(cls)?.textContent ?? "",
+      ),
+    })),
+  )
+  return new Map(rows.map((row) => [row.id, row.cells]))
+}
 
 describe("/_lb/dashboard in Chromium", () => {
   let browser: Browser
@@ -168,6 +184,29 @@ describe("/_lb/dashboard in Chromium", () => {
     expect(busyRow).toMatchObject({ cpu: "72.0 %", fresh: "fresh" })
     expect(Number(busyRow.score)).toBeGreaterThan(0)
     expect(await page.textContent("#algorithm")).toBe("hybrid")
+
+    // No replica has reported its own load yet: a dash in each of those cells.
+    for (const cells of (await reportedCells(page)).values()) expect(cells).toEqual(["–", "–", "–"])
+    // Reports, through the balancer: whichever replicas answered them show them, the others still a dash.
+    for (let i = 0; i < 6; i++) {
+      expect((await request(`${lb.url}/load-report?value=${encodeURIComponent(LOAD_REPORT)}`)).status).toBe(
+        200,
+      )
+    }
+    const reported = new Set(
+      (await replicasView(lb.url)).filter((row) => row.load_report !== null).map((row) => row.id),
+    )
+    expect(reported.size).toBeGreaterThan(0)
+    await waitFor("the page to show each replica's own load report, or a dash", async () => {
+      const shown = await reportedCells(page)
+      return [...shown].every(([id, [rif, cpu, age]]) =>
+        reported.has(id)
+          ? rif === "3" && cpu === "42.0 %" && /^\d[\d.,]* (ms|s)$/.test(age!)
+          : rif === "–" && cpu === "–" && age === "–",
+      )
+        ? shown
+        : undefined
+    })
 
     // The page keeps polling: under the load its figures change and a sparkline grows a second point,
     // however long a busy machine takes to show it.
