@@ -5,6 +5,7 @@
  * algorithm discovering them from that agent exactly as in Swarm, and NGINX and HAProxy where
  * installed.
  */
+import { availableParallelism } from "node:os"
 import { fileURLToPath } from "node:url"
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import { spawnBalancer } from "../../src/process/balancer.ts"
@@ -15,8 +16,8 @@ import { freePorts } from "../../src/process/ports.ts"
 import { cpuTimeMs } from "../../src/process/proc.ts"
 import { untilAnswers } from "../../src/process/wait.ts"
 import { type CpuLimits, makeCpuLimits } from "./cgroup.ts"
-import { startReferences } from "./references.ts"
-import type { ComparisonTarget, Contender } from "./target.ts"
+import { type ReferenceSet, startReferences } from "./references.ts"
+import type { ComparisonTarget, Contender, Neighbour } from "./target.ts"
 
 export const SERVICE = "web-stress"
 /** The stack's allowance for a web-stress task. */
@@ -25,6 +26,9 @@ const REPLICAS = 3
 const READY_TIMEOUT_MS = 60_000
 const SETTLE_TIMEOUT_MS = 20_000
 const CALIBRATION_REQUESTS = 40
+/** The noisy neighbour's process name. */
+const NEIGHBOUR = "neighbour"
+const REMOVE_ATTEMPTS = 10
 
 const entry = (file: string) => fileURLToPath(new URL(file, import.meta.url))
 
@@ -64,11 +68,16 @@ export const startLocalTarget = async (
 
   const close = async () => {
     await stopAll()
-    try {
-      limits?.remove()
-    } catch {
-      // A group still busy (a child not yet reaped) is removed by the next run (cgroup.ts).
+    // A child's exit is seen a moment before the kernel empties its group.
+    for (let attempt = 0; attempt < REMOVE_ATTEMPTS; attempt++) {
+      try {
+        limits?.remove()
+        return
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
     }
+    // Still busy: removed by the next run (cgroup.ts).
   }
 
   try {
@@ -76,8 +85,9 @@ export const startLocalTarget = async (
     await Promise.all(names.map((name) => startReplica(name, 1)))
     const agentOrigin = await startAgent(hosts, port)
     const balancers = await startBalancers(algorithms, agentOrigin, port)
+    const referenceHosts = names.map((name) => new URL(originOf(name)).host)
     const references = withReferences
-      ? await startReferences(names.map((name) => new URL(originOf(name)).host))
+      ? await startReferences(referenceHosts)
       : { references: [], status: { nginx: { used: false, detail: "skipped (--no-references)" } } }
     const origins = new Map<string, string>([
       ...balancers,
@@ -88,11 +98,69 @@ export const startLocalTarget = async (
       ...references.references.map((reference) => ({ name: reference.name, reference: true })),
     ]
 
+    // Second processes of each contender, for the two-balancers scenario: started when first asked for.
+    const seconds = new Map<string, Promise<string>>()
+    let secondReferences: Promise<ReferenceSet> | undefined
+    const secondReference = async (contender: Contender) => {
+      secondReferences ??= startReferences(referenceHosts)
+      const reference = (await secondReferences).references.find((each) => each.name === contender.name)
+      if (reference === undefined) throw new Error(`no second ${contender.name} started`)
+      return reference.origin
+    }
+    const secondBalancer = async (contender: Contender) => {
+      const url = await startBalancer(contender.name as Algorithm, agentOrigin, port, "-2")
+      await untilEveryReplicaIsKnown([url], REPLICAS)
+      return url
+    }
+    const second = (contender: Contender): Promise<string> => {
+      const started =
+        seconds.get(contender.name) ??
+        (contender.reference ? secondReference(contender) : secondBalancer(contender))
+      seconds.set(contender.name, started)
+      return started
+    }
+
+    const replicaGet = async (name: string, path: string) => {
+      const answer = await get(`${originOf(name)}${path}`)
+      if (answer?.status !== 200)
+        throw new Error(
+          `${name} answered ${answer?.status ?? "nothing"} to ${path}: is web-stress up to date?`,
+        )
+    }
+
+    const neighbour = async (name: string, weight: number): Promise<Neighbour> => {
+      if (limits === undefined) {
+        const hog = startChild(NEIGHBOUR, entry("./hog.ts"), {})
+        return {
+          note: "cgroups are not writable here: the hog ran unpinned and unweighted, beside every process.",
+          stop: async () => void (await hog.stop(1_000)),
+        }
+      }
+      // The last CPU: the first is where interrupts and most other work tend to land.
+      const cpu = String(availableParallelism() - 1)
+      const shared = limits.shareCpu(name, processes.get(name)!.child.pid, cpu, weight)
+      const hog = startChild(NEIGHBOUR, entry("./hog.ts"), {}, { cgroupProcs: shared.neighbourProcs })
+      shared.pinNeighbour(hog.pid)
+      const placed = `${name} and a CPU hog share a node group, the hog with ${weight} times ${name}'s cpu weight`
+      return {
+        note:
+          shared.unpinned === undefined
+            ? `${placed}, both pinned to CPU ${cpu} with cpusets.`
+            : `${placed}; pinning them to CPU ${cpu} failed (${shared.unpinned}), so they share every CPU, ` +
+              "a weaker neighbour than intended.",
+        stop: async () => {
+          await hog.stop(1_000)
+          shared.undo()
+        },
+      }
+    }
+
     return {
       kind: "local",
       replicas: names,
       contenders,
       use: async (contender) => origins.get(contender.name)!,
+      second,
       setCapacity: async (name, fraction) => {
         const replica = processes.get(name)!
         if (replica.fraction === fraction) return
@@ -114,6 +182,7 @@ export const startLocalTarget = async (
         for (let i = 0; i < CALIBRATION_REQUESTS; i++) await get(`${originOf(names[0]!)}${path}`)
         return (cpuMs(names[0]!) - before) / CALIBRATION_REQUESTS
       },
+      direct: (name) => originOf(name),
       cpuWindow: async () => {
         const startedAt = performance.now()
         const before = Object.fromEntries(names.map((name) => [name, cpuMs(name)]))
@@ -139,6 +208,12 @@ export const startLocalTarget = async (
           clearInterval(timer)
           await get(`${origin}/stress/stop`)
         }
+      },
+      setErrorShare: (name, share) =>
+        replicaGet(name, share > 0 ? `/fault/errors?share=${share}` : "/fault/stop"),
+      neighbour,
+      setLoadReports: async (enabled) => {
+        for (const name of names) await replicaGet(name, `/load-reports?enabled=${enabled}`)
       },
       settle: () => settle(names.map(originOf)),
       references: references.status,
@@ -179,21 +254,26 @@ const startBalancers = async (
 ): Promise<Map<string, string>> => {
   const balancers = new Map<string, string>()
   await Promise.all(
-    algorithms.map(async (algorithm) => {
-      const balancer = await spawnBalancer(
-        {
-          LB_ALGORITHM: algorithm,
-          WORKER_NODES: agent,
-          TARGET_SERVICE: SERVICE,
-          TARGET_PORT: String(targetPort),
-        },
-        { name: `balancer-${algorithm}`, readyTimeoutMs: READY_TIMEOUT_MS },
-      )
-      balancers.set(algorithm, balancer.url)
-    }),
+    algorithms.map(async (algorithm) =>
+      balancers.set(algorithm, await startBalancer(algorithm, agent, targetPort)),
+    ),
   )
   await untilEveryReplicaIsKnown([...balancers.values()], REPLICAS)
   return balancers
+}
+
+/** A balancer with `algorithm`, at its defaults apart from where to listen and what to balance. */
+const startBalancer = async (algorithm: Algorithm, agent: string, targetPort: number, suffix = "") => {
+  const balancer = await spawnBalancer(
+    {
+      LB_ALGORITHM: algorithm,
+      WORKER_NODES: agent,
+      TARGET_SERVICE: SERVICE,
+      TARGET_PORT: String(targetPort),
+    },
+    { name: `balancer-${algorithm}${suffix}`, readyTimeoutMs: READY_TIMEOUT_MS },
+  )
+  return balancer.url
 }
 
 /** Waits until no replica is still working on an earlier run's requests. */

@@ -8,22 +8,22 @@ import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Data, Effect } from "effect"
+import { Data, Effect, Option } from "effect"
 import { ALGORITHMS, type Algorithm } from "../../src/domain/Algorithm.ts"
 import { stopChildrenOnExit } from "../../src/process/children.ts"
 import { consoleProgress, formatGoals, formatReferences } from "./console.ts"
 import { withEvidence } from "./evidence.ts"
 import { startLocalTarget } from "./local-target.ts"
+import { DEMO, describePlan, PRECISE, resolvePlan } from "./plan.ts"
 import type { Report } from "./report/Report.ts"
 import { writeReport } from "./report/write.ts"
-import { type CompareOptions, compare } from "./run.ts"
+import { compare } from "./run.ts"
 import { SCENARIOS } from "./scenarios.ts"
 import { startSwarmTarget } from "./swarm-target.ts"
 
 const list = <A extends string>(name: string, allowed: ReadonlyArray<A>, description: string) =>
   Options.text(name).pipe(
-    Options.withDefault(allowed.join(",")),
-    Options.withDescription(`${description} (comma-separated; default: all of ${allowed.join(", ")})`),
+    Options.withDescription(`${description} (comma-separated, some of ${allowed.join(", ")})`),
     Options.mapEffect((value) => {
       const items = value.split(",").map((item) => item.trim())
       const unknown = items.filter((item) => !(allowed as ReadonlyArray<string>).includes(item))
@@ -35,6 +35,7 @@ const list = <A extends string>(name: string, allowed: ReadonlyArray<A>, descrip
             ),
           )
     }),
+    Options.optional,
   )
 
 const options = {
@@ -42,26 +43,40 @@ const options = {
     Options.withDefault("local"),
     Options.withDescription("local: the embedded cluster of processes; swarm: the deployed stack"),
   ),
+  precise: Options.boolean("precise").pipe(
+    Options.withDescription(
+      `long enough to decide the goals: ${PRECISE.rounds} rounds of ${PRECISE.durationS} s (the demo: ` +
+        `${DEMO.rounds} of ${DEMO.durationS} s); the options below override either`,
+    ),
+  ),
+  loadReports: Options.choice("load-reports", ["on", "off"]).pipe(
+    Options.withDefault("on"),
+    Options.withDescription("whether the replicas send their own load reports with each answer"),
+  ),
   rounds: Options.integer("rounds").pipe(
-    Options.withDefault(2),
+    Options.optional,
     Options.withDescription(
       "runs per algorithm and scenario, the algorithms taking turns; pooled in the report",
     ),
   ),
   duration: Options.integer("duration").pipe(
-    Options.withDefault(3),
+    Options.optional,
     Options.withDescription("seconds measured per run"),
   ),
   warmup: Options.integer("warmup").pipe(
-    Options.withDefault(1),
+    Options.optional,
     Options.withDescription("seconds of load before each measurement, not counted"),
   ),
   scenarios: list(
     "scenarios",
     SCENARIOS.map((scenario) => scenario.name),
-    "scenarios to run",
+    "scenarios to run (default: all)",
   ),
-  algorithms: list<Algorithm>("algorithms", ALGORITHMS, "SwarmGuard algorithms to run"),
+  algorithms: list<Algorithm>(
+    "algorithms",
+    ALGORITHMS,
+    `SwarmGuard algorithms to run (default: ${DEMO.algorithms.join(", ")})`,
+  ),
   noReferences: Options.boolean("no-references").pipe(
     Options.withDescription("skip NGINX and HAProxy even where installed"),
   ),
@@ -94,23 +109,29 @@ const attempt = <A>(run: () => Promise<A>) =>
 
 const command = Command.make("compare", options, (given) =>
   Effect.gen(function* () {
-    const compareOptions: CompareOptions = {
-      rounds: given.rounds,
-      durationS: given.duration,
-      warmupS: given.warmup,
-      scenarios: given.scenarios,
-    }
+    const plan = resolvePlan({
+      precise: given.precise,
+      rounds: Option.getOrUndefined(given.rounds),
+      durationS: Option.getOrUndefined(given.duration),
+      warmupS: Option.getOrUndefined(given.warmup),
+      algorithms: Option.getOrUndefined(given.algorithms),
+      scenarios: Option.getOrUndefined(given.scenarios),
+      loadReports: given.loadReports === "on",
+    })
     const start = () =>
       given.target === "local"
-        ? startLocalTarget(given.algorithms, !given.noReferences)
-        : startSwarmTarget(given.algorithms, {
+        ? startLocalTarget(plan.algorithms, !given.noReferences)
+        : startSwarmTarget(plan.algorithms, {
             stack: given.stack,
             balancer: given.balancer,
             agents: given.agents.split(",").map((agent) => agent.trim()),
           })
     const measured: Report = yield* Effect.acquireUseRelease(
       attempt(start),
-      (target) => attempt(() => compare(target, compareOptions, consoleProgress())),
+      (target) =>
+        Effect.sync(() => console.log(describePlan(plan, target.contenders))).pipe(
+          Effect.andThen(attempt(() => compare(target, plan.options, consoleProgress()))),
+        ),
       (target) => Effect.promise(() => target.close()),
     )
     const report = withEvidence(measured)

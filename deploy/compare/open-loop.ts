@@ -7,9 +7,13 @@
 import { Pool } from "undici"
 
 export interface OpenLoopOptions {
-  /** Base URL of the balancer under test, e.g. http://127.0.0.1:8081 */
-  readonly origin: string
-  readonly path: string
+  /**
+   * Base URLs of the balancer under test, e.g. http://127.0.0.1:8081; with more than one (two
+   * processes of the same balancer), the requests go to each in turn.
+   */
+  readonly origins: ReadonlyArray<string>
+  /** The path of request `index` (warm-up requests first), so a run may mix request costs. */
+  readonly pathOf: (index: number) => string
   readonly rateRps: number
   readonly durationS: number
   /** Sent first at the same rate and not counted: lets the balancer adapt to a new scenario. */
@@ -40,7 +44,9 @@ const TICK_MS = 5
 const MAX_CONNECTIONS = 512
 
 export const runOpenLoop = async (options: OpenLoopOptions): Promise<OpenLoopResult> => {
-  const pool = new Pool(options.origin, { connections: MAX_CONNECTIONS, headersTimeout: 0, bodyTimeout: 0 })
+  const pools = options.origins.map(
+    (origin) => new Pool(origin, { connections: MAX_CONNECTIONS, headersTimeout: 0, bodyTimeout: 0 }),
+  )
   const warmup = Math.round(options.rateRps * options.warmupS)
   const total = warmup + Math.round(options.rateRps * options.durationS)
   const seconds = Math.ceil(options.durationS)
@@ -54,7 +60,8 @@ export const runOpenLoop = async (options: OpenLoopOptions): Promise<OpenLoopRes
     const second = Math.min(seconds - 1, Math.floor((index - warmup) / options.rateRps))
     const abort = AbortSignal.timeout(Math.max(1, Math.round(dueAt + options.timeoutMs - performance.now())))
     try {
-      const response = await pool.request({ path: options.path, method: "GET", signal: abort })
+      const pool = pools[index % pools.length]!
+      const response = await pool.request({ path: options.pathOf(index), method: "GET", signal: abort })
       await response.body.dump({ limit: Number.POSITIVE_INFINITY })
       const latencyMs = performance.now() - dueAt
       if (!counted) return
@@ -91,7 +98,7 @@ export const runOpenLoop = async (options: OpenLoopOptions): Promise<OpenLoopRes
     }, TICK_MS)
   })
   await Promise.all(inFlight)
-  await pool.destroy()
+  await Promise.all(pools.map((pool) => pool.destroy()))
 
   return { requests: total - warmup, errors, servedBy, perSecond, latenciesPerSecond }
 }

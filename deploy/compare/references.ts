@@ -116,7 +116,7 @@ export const startReferences = async (replicas: ReadonlyArray<string>): Promise<
 
   const nginx = find("nginx")
   if (nginx === undefined) {
-    status.nginx = { used: false, detail: "not installed (Debian package nginx)" }
+    status.nginx = { used: false, detail: "not installed: apt-get install nginx-light" }
   } else {
     const ports = await freePorts("127.0.0.1", 2)
     writeFileSync(join(dir, "nginx.conf"), nginxConfig(dir, replicas, ports))
@@ -131,7 +131,7 @@ export const startReferences = async (replicas: ReadonlyArray<string>): Promise<
 
   const haproxy = find("haproxy")
   if (haproxy === undefined) {
-    status.haproxy = { used: false, detail: "not installed (Debian package haproxy)" }
+    status.haproxy = { used: false, detail: "not installed: apt-get install haproxy" }
   } else {
     const ports = await freePorts("127.0.0.1", 2)
     writeFileSync(join(dir, "haproxy.cfg"), haproxyConfig(replicas, ports))

@@ -2,7 +2,8 @@
  * The comparison against the deployed Swarm stack: one balancer service whose algorithm is switched
  * with `docker service update`, the web-stress tasks as replicas (named web-<slot> by the stack's
  * REPLICA_NAME), their CPU read from the monitoring agents, a slower replica made with
- * `docker update --cpus`, and background stress started inside a task with `docker exec`.
+ * `docker update --cpus` (mid-run too, for the degradation scenario), and background stress, faults
+ * and the load-report switch set inside a task with `docker exec`.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { promisify } from "node:util"
@@ -131,12 +132,18 @@ export const startSwarmTarget = async (
   }
 
   const stressProcesses = new Set<ChildProcess>()
+  /** A GET to the task's own web-stress, from inside it: the overlay is not reachable from here. */
+  const inTask = (name: string, path: string) =>
+    docker("exec", containers.get(name)!, "node", "-e", `fetch("http://127.0.0.1:8080${path}").catch(()=>{})`)
+  const faulty = new Set<string>()
 
   return {
     kind: "swarm",
     replicas: names,
     contenders: algorithms.map((name) => ({ name, reference: false })),
     use,
+    // One balancer service: a second one would need a second stack.
+    second: undefined,
     setCapacity: async (name, fraction) => {
       if (fractions.get(name) === fraction) return
       await docker("update", "--cpus", String(fullCores * fraction), containers.get(name)!)
@@ -159,6 +166,7 @@ export const startSwarmTarget = async (
       const meanPercent = samples.slice(1).reduce((a, b) => a + b, 0) / Math.max(1, samples.length - 1)
       return (meanPercent * 10 * CALIBRATION_SECONDS) / Math.max(1, requests)
     },
+    direct: () => undefined,
     cpuWindow: async () => {
       // The agents report each container's CPU over their last poll: averaged once a second.
       const samples: Array<Record<string, { percent: number }>> = []
@@ -195,6 +203,16 @@ export const startSwarmTarget = async (
         )
       }
     },
+    setErrorShare: async (name, share) => {
+      await inTask(name, share > 0 ? `/fault/errors?share=${share}` : "/fault/stop")
+      if (share > 0) faulty.add(name)
+      else faulty.delete(name)
+    },
+    // Pinning a task and a hog to one CPU is the node's business, not the stack's.
+    neighbour: undefined,
+    setLoadReports: async (enabled) => {
+      for (const name of names) await inTask(name, `/load-reports?enabled=${enabled}`)
+    },
     settle: async () => {
       // Everything goes through the balancer: no lease held means no replica still works for us.
       const deadline = performance.now() + SETTLE_TIMEOUT_MS
@@ -221,6 +239,7 @@ export const startSwarmTarget = async (
     ],
     close: async () => {
       for (const child of stressProcesses) child.kill()
+      for (const name of faulty) await inTask(name, "/fault/stop")
       if (current !== original) await switchTo(original)
       for (const name of names) {
         if (fractions.get(name) !== 1)
