@@ -1,7 +1,7 @@
 /** What the comparison shows while it runs: a progress bar (or one line per run off a terminal) and a table per scenario. */
 import { SingleBar } from "cli-progress"
 import type { Report, Row, Scenario } from "./report/Report.ts"
-import { formatNumber, referencesAdvice, shiftCell, withInterval } from "./report/table.ts"
+import { balancerCpuCell, formatNumber, referencesAdvice, shiftCell, withInterval } from "./report/table.ts"
 import type { Progress } from "./run.ts"
 
 const pad = (cells: ReadonlyArray<string>, widths: ReadonlyArray<number>) =>
@@ -21,6 +21,7 @@ export const formatScenarioTable = (scenario: Scenario, rows: ReadonlyArray<Row>
     "errors",
     "cpu max %",
     "cpu cv %",
+    "lb cpu ms/req",
     ...replicas,
   ]
   const body = rows.map((row) => [
@@ -34,6 +35,7 @@ export const formatScenarioTable = (scenario: Scenario, rows: ReadonlyArray<Row>
     String(row.errors),
     row.cpu_max.toFixed(0),
     row.cpu_cv.toFixed(1),
+    balancerCpuCell(row),
     ...replicas.map((name) => `${((row.share[name] ?? 0) * 100).toFixed(1)}%`),
   ])
   const widths = header.map((_, i) => Math.max(header[i]!.length, ...body.map((cells) => cells[i]!.length)))
@@ -41,7 +43,7 @@ export const formatScenarioTable = (scenario: Scenario, rows: ReadonlyArray<Row>
   return [
     `\n${scenario.name}: ${scenario.description}`,
     `  ${scenario.rate_rps} req/s for ${scenario.duration_s} s per row; ${allowances}; n: latencies measured; ` +
-      "columns after cpu cv %: share of requests",
+      "lb cpu: the balancer's own CPU per request; columns after it: share of requests",
     pad(header, widths),
     widths.map((w) => "-".repeat(w)).join("  "),
     ...body.map((cells) => pad(cells, widths)),

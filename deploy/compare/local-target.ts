@@ -90,8 +90,14 @@ export const startLocalTarget = async (
       ? await startReferences(referenceHosts)
       : { references: [], status: { nginx: { used: false, detail: "skipped (--no-references)" } } }
     const origins = new Map<string, string>([
-      ...balancers,
+      ...[...balancers].map(([name, { origin }]) => [name, origin] as const),
       ...references.references.map((reference) => [reference.name, reference.origin] as const),
+    ])
+    // Every contender process, first and second, by the origin it serves: its CPU per request is
+    // part of what it costs the machine the replicas run on.
+    const pids = new Map<string, number>([
+      ...[...balancers.values()].map(({ origin, pid }) => [origin, pid] as const),
+      ...references.references.map((reference) => [reference.origin, reference.pid] as const),
     ])
     const contenders: Array<Contender> = [
       ...algorithms.map((name) => ({ name, reference: false })),
@@ -105,12 +111,14 @@ export const startLocalTarget = async (
       secondReferences ??= startReferences(referenceHosts)
       const reference = (await secondReferences).references.find((each) => each.name === contender.name)
       if (reference === undefined) throw new Error(`no second ${contender.name} started`)
+      pids.set(reference.origin, reference.pid)
       return reference.origin
     }
     const secondBalancer = async (contender: Contender) => {
-      const url = await startBalancer(contender.name as Algorithm, agentOrigin, port, "-2")
-      await untilEveryReplicaIsKnown([url], REPLICAS)
-      return url
+      const { origin, pid } = await startBalancer(contender.name as Algorithm, agentOrigin, port, "-2")
+      pids.set(origin, pid)
+      await untilEveryReplicaIsKnown([origin], REPLICAS)
+      return origin
     }
     const second = (contender: Contender): Promise<string> => {
       const started =
@@ -160,6 +168,7 @@ export const startLocalTarget = async (
       replicas: names,
       contenders,
       use: async (contender) => origins.get(contender.name)!,
+      contenderCpuMs: (origin) => cpuTimeMs(pids.get(origin)),
       second,
       setCapacity: async (name, fraction) => {
         const replica = processes.get(name)!
@@ -251,14 +260,17 @@ const startBalancers = async (
   algorithms: ReadonlyArray<Algorithm>,
   agent: string,
   targetPort: number,
-): Promise<Map<string, string>> => {
-  const balancers = new Map<string, string>()
+): Promise<Map<string, Served>> => {
+  const balancers = new Map<string, Served>()
   await Promise.all(
     algorithms.map(async (algorithm) =>
       balancers.set(algorithm, await startBalancer(algorithm, agent, targetPort)),
     ),
   )
-  await untilEveryReplicaIsKnown([...balancers.values()], REPLICAS)
+  await untilEveryReplicaIsKnown(
+    [...balancers.values()].map(({ origin }) => origin),
+    REPLICAS,
+  )
   return balancers
 }
 
@@ -273,7 +285,13 @@ const startBalancer = async (algorithm: Algorithm, agent: string, targetPort: nu
     },
     { name: `balancer-${algorithm}${suffix}`, readyTimeoutMs: READY_TIMEOUT_MS },
   )
-  return balancer.url
+  return { origin: balancer.url, pid: balancer.pid }
+}
+
+/** Where a contender's process listens, and which process it is. */
+interface Served {
+  readonly origin: string
+  readonly pid: number
 }
 
 /** Waits until no replica is still working on an earlier run's requests. */

@@ -14,6 +14,8 @@ export interface Reference {
   /** e.g. `nginx least_conn`: the name a report row carries. */
   readonly name: string
   readonly origin: string
+  /** The process serving it (one per program, both policies in it), whose CPU a row reports. */
+  readonly pid: number
 }
 
 export interface ReferenceSet {
@@ -123,8 +125,8 @@ export const startReferences = async (replicas: ReadonlyArray<string>): Promise<
     const child = startProgram("nginx", nginx, ["-p", dir, "-c", join(dir, "nginx.conf")], {})
     await check(child, ports)
     references.push(
-      { name: "nginx least_conn", origin: origin(ports[0]!) },
-      { name: "nginx random two least_conn", origin: origin(ports[1]!) },
+      { name: "nginx least_conn", origin: origin(ports[0]!), pid: child.pid },
+      { name: "nginx random two least_conn", origin: origin(ports[1]!), pid: child.pid },
     )
     status.nginx = { used: true, detail: versionOf(nginx, ["-v"]) ?? "nginx" }
   }
@@ -139,8 +141,8 @@ export const startReferences = async (replicas: ReadonlyArray<string>): Promise<
     const child = startProgram("haproxy", haproxy, ["-db", "-f", join(dir, "haproxy.cfg")], {})
     await check(child, ports)
     references.push(
-      { name: "haproxy leastconn", origin: origin(ports[0]!) },
-      { name: "haproxy random(2)", origin: origin(ports[1]!) },
+      { name: "haproxy leastconn", origin: origin(ports[0]!), pid: child.pid },
+      { name: "haproxy random(2)", origin: origin(ports[1]!), pid: child.pid },
     )
     status.haproxy = { used: true, detail: versionOf(haproxy, ["-v"]) ?? "haproxy" }
   }

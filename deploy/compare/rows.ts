@@ -38,6 +38,21 @@ const p99Of = (latencies: ReadonlyArray<number>) => {
 
 const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
 
+/** What one round of one contender measured. */
+export interface MeasuredRound {
+  readonly result: OpenLoopResult
+  readonly cpu: Record<string, ReplicaCpu>
+  /** CPU ms the contender's processes spent over the measured window, when it can be read. */
+  readonly contenderCpuMs?: number | undefined
+}
+
+/** The contender's CPU per request over all rounds, or null when any round could not read it. */
+const contenderCpuPerRequest = (rounds: ReadonlyArray<MeasuredRound>): number | null => {
+  if (rounds.some((measured) => measured.contenderCpuMs === undefined)) return null
+  const requests = sum(rounds.map(({ result }) => result.requests))
+  return requests === 0 ? null : round(sum(rounds.map((measured) => measured.contenderCpuMs!)) / requests, 3)
+}
+
 /**
  * One row from a contender's rounds in a scenario: percentiles over all their requests with
  * bootstrap intervals, each round's raw data, and each replica's CPU averaged over the rounds. With
@@ -48,7 +63,7 @@ export const toRow = (
   algorithm: string,
   reference: boolean,
   rateRps: number,
-  rounds: ReadonlyArray<{ readonly result: OpenLoopResult; readonly cpu: Record<string, ReplicaCpu> }>,
+  rounds: ReadonlyArray<MeasuredRound>,
   change?: ScenarioChange,
 ): Row => {
   const replicas = Object.keys(rounds[0]!.cpu)
@@ -96,6 +111,7 @@ export const toRow = (
     p95_ci_ms: roundInterval(percentileInterval(latency.p95.replicates), 2),
     p99_ci_ms: roundInterval(percentileInterval(latency.p99.replicates), 2),
     max_ms: round(maxMs, 2),
+    balancer_cpu_ms: contenderCpuPerRequest(rounds),
     error_share: round(errorShare.point, 5),
     error_share_ci: roundInterval(percentileInterval(errorShare.replicates), 5),
     share,

@@ -3,10 +3,10 @@ import { availableParallelism, loadavg } from "node:os"
 import { type Achieved, saturate } from "./capacity.ts"
 import { applyConditions, describeChange } from "./conditions.ts"
 import { evaluateGoals } from "./goals.ts"
-import { type OpenLoopResult, runOpenLoop } from "./open-loop.ts"
+import { runOpenLoop } from "./open-loop.ts"
 import type { Report, Row, Scenario } from "./report/Report.ts"
 import { computePath, describeCosts, requestPaths, UNIT_COST_MS } from "./requests.ts"
-import { type ReplicaCpu, toRow } from "./rows.ts"
+import { type MeasuredRound, type ReplicaCpu, toRow } from "./rows.ts"
 import { capacityUnits, meanCostUnits, SCENARIOS, type ScenarioSpec } from "./scenarios.ts"
 import type { ComparisonTarget, Contender, CpuWindow } from "./target.ts"
 import { BURST_REQUESTS, burst, STACK_WARM_UP_S, warmStack } from "./warm-up.ts"
@@ -33,7 +33,7 @@ export interface Progress {
 /** A user gives up after this long; what is left unanswered is an error. */
 const TIMEOUT_MS = 10_000
 
-type Round = { result: OpenLoopResult; cpu: Record<string, ReplicaCpu> }
+type Round = MeasuredRound
 
 /** Why a scenario cannot run on `target`, or undefined when it can. */
 const unsupported = (target: ComparisonTarget, scenario: ScenarioSpec): string | undefined => {
@@ -56,6 +56,11 @@ const measure = async (
   const conditions = await applyConditions(target, scenario, options.warmupS, options.durationS)
   let window: Promise<CpuWindow> | undefined
   let cpuPercent: Promise<Record<string, number>> | undefined
+  const contenderCpu = () => {
+    const readings = origins.map(target.contenderCpuMs)
+    return readings.includes(undefined) ? undefined : readings.reduce<number>((a, b) => a + b!, 0)
+  }
+  let contenderCpuBefore: number | undefined
   try {
     const result = await runOpenLoop({
       origins,
@@ -66,17 +71,24 @@ const measure = async (
       timeoutMs: TIMEOUT_MS,
       onPhase: (phase) => {
         if (phase === "measuring") {
+          contenderCpuBefore = contenderCpu()
           window = target.cpuWindow()
           conditions.measuring()
         } else cpuPercent = window!.then((w) => w.stop())
       },
     })
+    // Until the last answer is in: relaying the answers is the contender's work too.
+    const contenderCpuAfter = contenderCpu()
+    const contenderCpuMs =
+      contenderCpuBefore === undefined || contenderCpuAfter === undefined
+        ? undefined
+        : contenderCpuAfter - contenderCpuBefore
     const percent = await cpuPercent!
     const cores = conditions.cores()
     const cpu: Record<string, ReplicaCpu> = Object.fromEntries(
       target.replicas.map((name) => [name, { percent: percent[name] ?? 0, cores: cores[name]! }]),
     )
-    return { result, cpu, note: conditions.note }
+    return { result, cpu, contenderCpuMs, note: conditions.note }
   } finally {
     await conditions.undo()
   }
@@ -122,6 +134,10 @@ export const compare = async (
   const costMs = await target.costMs(unitPath)
   const direct = target.direct(target.replicas[0]!)
   const achieved = direct === undefined ? undefined : await saturate(direct, unitPath)
+  // Loads are shares of what a replica really delivers: the request costs more than its 5 ms of work
+  // (the HTTP exchange, the replica's own bookkeeping), by an amount that depends on the machine, and
+  // a "70 %" load set from the nominal cost ran the replicas at about 85 % of their capacity.
+  const perReplicaRps = achieved?.mean ?? nominalRps
 
   // The whole stack, every contender and every replica, serves the real request at the real rate
   // before anything is measured: the first contender measured must not pay for a cold start. On
@@ -135,7 +151,7 @@ export const compare = async (
       await warmStack(
         [await target.use(contender)],
         requestPaths(first),
-        arrivalRate(first, target.replicas, nominalRps),
+        arrivalRate(first, target.replicas, perReplicaRps),
       )
   }
 
@@ -144,7 +160,7 @@ export const compare = async (
   progress.start(scenarios.length * target.contenders.length * options.rounds)
   for (const scenario of scenarios) {
     await setCapacities(target, scenario)
-    const rateRps = arrivalRate(scenario, target.replicas, nominalRps)
+    const rateRps = arrivalRate(scenario, target.replicas, perReplicaRps)
     const change = describeChange(target, scenario, options.durationS)
     const summary: Scenario = {
       name: scenario.name,
@@ -212,13 +228,13 @@ export const compare = async (
     notes: [
       ...target.notes,
       `Each request is GET ${unitPath}: a fixed service cost of ${UNIT_COST_MS} ms of replica CPU per unit, ` +
-        `so a full replica (${fullCores} cores) serves ${nominalRps.toFixed(0)} req/s nominally and every ` +
-        "run sends the same rates. " +
-        `Measured here: ${costMs.toFixed(1)} ms of CPU per request` +
+        `so a full replica (${fullCores} cores) would serve ${nominalRps.toFixed(0)} req/s. ` +
+        `Measured here: ${costMs.toFixed(1)} ms of CPU per request, the exchange included` +
         (achieved === undefined
-          ? "."
-          : `; ${target.replicas[0]} saturated alone delivered ${spread(achieved)}, ` +
-            `${((achieved.mean / nominalRps) * 100).toFixed(0)}% of the nominal capacity.`),
+          ? `; loads are shares of the nominal capacity.`
+          : `; ${target.replicas[0]} saturated alone for ${achieved.perSecond.length + 1} s delivered ` +
+            `${spread(achieved)}, ${((achieved.mean / nominalRps) * 100).toFixed(0)}% of the nominal ` +
+            "capacity, and loads are shares of that."),
       `Replicas' own load reports (endpoint-load-metrics): ${options.loadReports ? "on" : "off"}.`,
       target.kind === "swarm"
         ? `Before the first round the replicas served the first scenario's requests at its rate for ` +

@@ -142,6 +142,8 @@ export const startSwarmTarget = async (
     replicas: names,
     contenders: algorithms.map((name) => ({ name, reference: false })),
     use,
+    // The balancer runs in a container, possibly on another node: its CPU is not read from here.
+    contenderCpuMs: () => undefined,
     // One balancer service: a second one would need a second stack.
     second: undefined,
     setCapacity: async (name, fraction) => {

@@ -28,6 +28,8 @@ export interface ComparisonTarget {
   readonly contenders: ReadonlyArray<Contender>
   /** Makes `contender` the one serving, and returns the base URL the load goes to. */
   readonly use: (contender: Contender) => Promise<string>
+  /** CPU time (ms) used so far by the process serving `origin`; undefined where it cannot be read. */
+  readonly contenderCpuMs: (origin: string) => number | undefined
   /**
    * A second process of `contender`, independent of the first (its own view of requests in flight),
    * started on first use and stopped by `close`; undefined where the target cannot run two.

@@ -76,6 +76,12 @@ export interface Row {
    * one's allowance, itself in percent: 15 means the spread is 15 % of the mean.
    */
   readonly cpu_cv: number
+  /**
+   * CPU time the contender's own process(es) spent per request over the measured windows, ms; null
+   * where it cannot be read (Swarm). On a machine the replicas share, what a balancer burns is CPU
+   * they do not get.
+   */
+  readonly balancer_cpu_ms: number | null
   /** Errors ÷ requests over all rounds, and its 95 % interval (the same two-level bootstrap). */
   readonly error_share: number
   readonly error_share_ci: Interval

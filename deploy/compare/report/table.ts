@@ -84,9 +84,10 @@ export const scenarioTable = (report: Report, scenario: Scenario): Table => {
       ...(shift ? ["shift s (95% CI)"] : []),
       "cpu max %",
       "cpu cv %",
+      "lb cpu ms/req",
       ...replicas.map((name) => `share ${name}`),
     ],
-    align: ["left", ...Array<Align>(9 + (shift ? 1 : 0) + replicas.length).fill("right")],
+    align: ["left", ...Array<Align>(10 + (shift ? 1 : 0) + replicas.length).fill("right")],
     rows: rows.map((row) => ({
       reference: row.reference,
       cells: [
@@ -101,6 +102,7 @@ export const scenarioTable = (report: Report, scenario: Scenario): Table => {
         ...(shift ? [shiftCell(row)] : []),
         oneDecimal.format(row.cpu_max),
         oneDecimal.format(row.cpu_cv),
+        balancerCpuCell(row),
         ...replicas.map((name) => {
           const share = row.share[name]
           return share === undefined ? "–" : percent(share)
@@ -109,6 +111,10 @@ export const scenarioTable = (report: Report, scenario: Scenario): Table => {
     })),
   }
 }
+
+/** The balancer's own CPU per request (ms); a dash where it could not be read. Older reports lack it. */
+export const balancerCpuCell = (row: Row): string =>
+  row.balancer_cpu_ms === null || row.balancer_cpu_ms === undefined ? "–" : row.balancer_cpu_ms.toFixed(2)
 
 /** Column of the goals table that holds the verdict. */
 export const VERDICT_COLUMN = 4
