@@ -523,6 +523,12 @@ describe("adaptive", () => {
     }).pipe(Effect.provide(adaptive())),
   )
 
+  /** Twenty exchanges of `latencyMs` with each candidate: their latency estimates are settled. */
+  const settle = (selector: SelectorShape, candidates: ReadonlyArray<Endpoint>, latencyMs: number) => {
+    for (let n = 0; n < 20; n++)
+      for (const candidate of candidates) selector.observe(candidate, latencyMs, true)
+  }
+
   /** The load report a replica's answer carried, as the proxy keeps it on the endpoint. */
   const reportOn = (target: Endpoint, header: string, receivedAt: number) => {
     target.loadReport = { report: parseLoadReport(header)!, receivedAt, activeAtReceipt: target.active }
@@ -532,10 +538,7 @@ describe("adaptive", () => {
     Effect.gen(function* () {
       const selector = yield* Selector
       const [a, b] = endpoints(2)
-      for (let n = 0; n < 20; n++) {
-        selector.observe(a!, 10, true)
-        selector.observe(b!, 10, true)
-      }
+      settle(selector, [a!, b!], 10)
       // Nothing in flight from here, but a says it holds four requests.
       reportOn(a!, "TEXT named_metrics.rif=4", yield* Clock.currentTimeMillis)
       expect(countPicks(selector, [a!, b!], 10)).toEqual([0, 10])
@@ -553,10 +556,7 @@ describe("adaptive", () => {
     Effect.gen(function* () {
       const selector = yield* Selector
       const [a, b] = endpoints(2)
-      for (let n = 0; n < 20; n++) {
-        selector.observe(a!, 10, true)
-        selector.observe(b!, 10, true)
-      }
+      settle(selector, [a!, b!], 10)
       // The agents saw both idle; a reports its allowance used up.
       a!.metrics = sample(0, 0)
       b!.metrics = sample(0, 0)
@@ -571,10 +571,7 @@ describe("adaptive", () => {
     Effect.gen(function* () {
       const selector = yield* Selector
       const [a, b] = endpoints(2)
-      for (let n = 0; n < 20; n++) {
-        selector.observe(a!, 10, true)
-        selector.observe(b!, 10, true)
-      }
+      settle(selector, [a!, b!], 10)
       // Equal latency, and a alone at full CPU: a's estimate is half as large again.
       a!.metrics = sample(100, 0)
       b!.metrics = sample(0, 0)
