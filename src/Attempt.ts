@@ -6,7 +6,7 @@
  */
 import { performance } from "node:perf_hooks"
 import { parseLoadReport } from "./domain/LoadReport.ts"
-import type { Endpoint } from "./Endpoint.ts"
+import type { Endpoint, PendingExchange } from "./Endpoint.ts"
 import type { HealthProbeShape } from "./HealthProbe.ts"
 import type { Lease, LeaseStoreShape } from "./LeaseStore.ts"
 import type { ExchangeFailure, OutlierDetectorShape } from "./OutlierDetector.ts"
@@ -76,9 +76,11 @@ export interface AttemptContext {
   readonly now: () => number
 }
 
-export class Attempt {
+export class Attempt implements PendingExchange {
   // The data plane reads the monotonic clock directly: a fiber per exchange would cost more than it.
   private readonly dispatchedAt = performance.now()
+  /** On the clock service, which the selector measures how long it has been waiting against. */
+  readonly sentAt: number
   /** The replica's final status, 0 until it answered. */
   private status = 0
   private observed = false
@@ -91,7 +93,10 @@ export class Attempt {
     readonly tried: Try,
     /** Chosen among every known endpoint because none was healthy. */
     readonly panic: boolean,
-  ) {}
+  ) {
+    this.sentAt = context.now()
+    endpoint.pending.add(this)
+  }
 
   /** The replica's answer has begun (its status line and headers). */
   get responded(): boolean {
@@ -107,12 +112,14 @@ export class Attempt {
   private report(ok: boolean): void {
     if (this.observed) return
     this.observed = true
+    this.endpoint.pending.delete(this)
     this.context.observe(this.endpoint, performance.now() - this.dispatchedAt, ok)
   }
 
   private end(): boolean {
     if (this.ended) return false
     this.ended = true
+    this.endpoint.pending.delete(this)
     this.context.leases.release(this.lease)
     return true
   }
@@ -121,6 +128,7 @@ export class Attempt {
   respond(status: number): void {
     if (this.ended) return
     this.status = status
+    this.endpoint.pending.delete(this)
     this.context.stats.recordResponse(this.endpoint, status)
     if (status >= 500) this.context.outliers.reportFailure(this.endpoint, "5xx")
     else this.context.outliers.reportSuccess(this.endpoint)

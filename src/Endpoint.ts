@@ -60,9 +60,21 @@ export interface ReceivedLoadReport {
   readonly activeAtReceipt: number
 }
 
+/** An exchange sent to the replica whose answer has not begun. */
+export interface PendingExchange {
+  /** Epoch ms, on the clock service. */
+  readonly sentAt: number
+}
+
 export class Endpoint {
   /** Requests and upgrades in flight to it: the leases it holds. */
   active = 0
+  /**
+   * Exchanges awaiting its answer, oldest first (a Set iterates in insertion order). How long the
+   * oldest has waited is a latency the replica has already shown before any answer reports it: a
+   * replica stuck on an expensive request, or suddenly slowed, is seen while it is so.
+   */
+  readonly pending = new Set<PendingExchange>()
   readonly health: HealthState = {
     healthy: true,
     consecutiveSuccesses: 0,

@@ -29,6 +29,12 @@
  * old evidence also fades with the traffic that goes elsewhere: it drifts back to the median and is
  * tried again after a small share of the traffic, as Prequal keeps probing every replica.
  *
+ * An answer reports a latency only once it comes; a request still waiting has already shown that
+ * much of one. So a replica's latency is never taken below the wait of its oldest exchange still
+ * awaiting an answer, the peak of Finagle's peak-EWMA seen before the answer rather than after: a
+ * replica whose single-threaded worker is stuck on an expensive request, or that has just slowed, or
+ * hangs, is passed over while it is so, instead of once its late answers have raised its mean.
+ *
  * A failure that came back quickly must not make a replica look fast: it counts as a slow exchange.
  * A replica failing a large share of its exchanges also has few requests in flight, and would look
  * cold next to a busy healthy one (the sinkhole): it loses to any replica that is not failing. Its
@@ -305,9 +311,15 @@ const make = Effect.gen(function* () {
     return loadB < loadA
   }
 
+  /** How long the replica's oldest exchange still awaiting an answer has waited; 0 with none. */
+  const oldestWait = (endpoint: Endpoint, now: number): number => {
+    for (const exchange of endpoint.pending) return Math.max(0, now - exchange.sentAt)
+    return 0
+  }
+
   /** Fills candidate `i`'s latency and CPU factor for this pick; false when it has no CPU reading. */
   const estimate = (candidates: ReadonlyArray<Endpoint>, i: number, now: number): boolean => {
-    latencies[i] = latencyOf(candidates[i]!, now)
+    latencies[i] = Math.max(latencyOf(candidates[i]!, now), oldestWait(candidates[i]!, now))
     cpuFactors[i] = useMetrics ? cpuFactorOf(candidates[i]!, now) : Number.NaN
     return !Number.isNaN(cpuFactors[i]!)
   }

@@ -153,6 +153,33 @@ describe("Router", () => {
     },
   )
 
+  it.effect(
+    "an exchange awaits its answer on the endpoint from routing until the answer, however it ends",
+    () => {
+      const { layer } = setup({ replicas: [replica(1)] })
+      return Effect.gen(function* () {
+        const router = yield* Router
+        yield* TestClock.adjust("1 second")
+        const answered = routed(router.route(FIRST_RETRYABLE))
+        const { endpoint } = answered
+        expect([...endpoint.pending]).toEqual([answered])
+        expect(answered.sentAt).toBe(1_000)
+        yield* TestClock.adjust("5 millis")
+        const abandoned = routed(router.route(FIRST_RETRYABLE))
+        const failed = routed(router.route(FIRST_FINAL))
+        // Oldest first.
+        expect([...endpoint.pending]).toEqual([answered, abandoned, failed])
+        // Its answer has begun: a long body still on its way says nothing about a wait.
+        answered.respond(200)
+        expect([...endpoint.pending]).toEqual([abandoned, failed])
+        abandoned.abandon()
+        failed.fail(reset)
+        answered.finish()
+        expect(endpoint.pending.size).toBe(0)
+      }).pipe(Effect.provide(layer))
+    },
+  )
+
   it.effect("a client that leaves is counted as client_abort and tells the selector nothing", () => {
     const { observed, layer } = setup()
     return Effect.gen(function* () {

@@ -7,7 +7,7 @@ import { Clock, Effect, FastCheck as fc, Layer, Random, TestClock } from "effect
 import { selectorLayers } from "../../layers/selector/registry.ts"
 import type { LbConfig } from "../../src/Config.ts"
 import { parseLoadReport } from "../../src/domain/LoadReport.ts"
-import type { Endpoint } from "../../src/Endpoint.ts"
+import type { Endpoint, PendingExchange } from "../../src/Endpoint.ts"
 import { Selector, type SelectorShape } from "../../src/Selector.ts"
 import { choiceOf, configLayer, endpoint, endpoints, sample } from "./fakes.ts"
 
@@ -322,11 +322,13 @@ describe("adaptive", () => {
   interface InFlight extends Outcome {
     readonly endpoint: Endpoint
     readonly endsAt: number
+    /** What the proxy's attempt keeps on the endpoint until the answer. */
+    readonly pending: PendingExchange
   }
 
   /**
    * Open-loop traffic: every `tickMs`, `perTick` requests arrive, each in flight on its endpoint
-   * (`active`) until its exchange ends `latencyMs` later and is reported. `outcome` says how candidate
+   * (`active`, `pending`) until its exchange ends `latencyMs` later and is reported. `outcome` says how candidate
    * `index` answers at `tick`. Returns the candidate index of every pick, once every exchange has
    * ended. (Each TestClock step yields to the event loop, so requests arrive in small bursts to keep
    * the steps few.)
@@ -349,6 +351,7 @@ describe("adaptive", () => {
           if (exchange.endsAt > now) continue
           inFlight.splice(k, 1)
           exchange.endpoint.active--
+          exchange.endpoint.pending.delete(exchange.pending)
           selector.observe(exchange.endpoint, exchange.latencyMs, exchange.ok)
         }
       }
@@ -362,7 +365,9 @@ describe("adaptive", () => {
           picked.push(index)
           const answer = outcome(index, tick)
           chosen.active++
-          inFlight.push({ ...answer, endpoint: chosen, endsAt: now + answer.latencyMs })
+          const pending = { sentAt: now }
+          chosen.pending.add(pending)
+          inFlight.push({ ...answer, endpoint: chosen, endsAt: now + answer.latencyMs, pending })
         }
       }
       yield* TestClock.adjust("1 second")
@@ -533,6 +538,26 @@ describe("adaptive", () => {
   const reportOn = (target: Endpoint, header: string, receivedAt: number) => {
     target.loadReport = { report: parseLoadReport(header)!, receivedAt, activeAtReceipt: target.active }
   }
+
+  it.effect("passes over a replica whose oldest request has waited longer than the others answer", () =>
+    Effect.gen(function* () {
+      const selector = yield* Selector
+      const [stuck, free] = endpoints(2)
+      settle(selector, [stuck!, free!], 10)
+      // One request in flight on each: stuck's was sent 100 ms ago, free's just now.
+      const now = yield* Clock.currentTimeMillis
+      stuck!.active = 1
+      stuck!.pending.add({ sentAt: now - 100 })
+      free!.active = 1
+      free!.pending.add({ sentAt: now })
+      expect(selector.pick(choiceOf([stuck!, free!]))!.endpoint).toBe(free)
+      expect(selector.pick(choiceOf([stuck!, free!]))!.endpoint).toBe(free)
+      // A wait within the latency the replica is known for changes nothing: they take turns.
+      stuck!.pending.clear()
+      stuck!.pending.add({ sentAt: now - 5 })
+      expect(countPicks(selector, [stuck!, free!], 4)).toEqual([2, 2])
+    }).pipe(Effect.provide(adaptive())),
+  )
 
   it.effect("counts the requests a replica reports in flight, which other balancers sent, while fresh", () =>
     Effect.gen(function* () {
