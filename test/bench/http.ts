@@ -155,7 +155,12 @@ export const runHttp = async (targets: ReadonlyArray<Target>, rounds: number, lo
       "the backends for direct). Steadier than req/s on a shared machine, but it drops as req/s rises.",
   )
   for (const name of GOAL_TARGETS) {
-    const ratio = median(ratios.get(name) ?? [])
+    const measured = ratios.get(name) ?? []
+    if (measured.length === 0) {
+      console.log(`goal: ${name} ≥ ${GOAL_RATIO} × raw: not evaluated (${name} not run)`)
+      continue
+    }
+    const ratio = median(measured)
     console.log(
       `goal: ${name} ≥ ${GOAL_RATIO} × raw: ${ratio >= GOAL_RATIO ? "PASS" : "MISS"} (${fmt(ratio, 2)})`,
     )
