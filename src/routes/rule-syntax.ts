@@ -129,7 +129,7 @@ const parseTokens = (tokens: ReadonlyArray<Token>): Rule => {
     if (MATCHERS[name] === "two" && values.length !== 2) {
       throw new Stop(token.at, `${name} takes two values (name, value), got ${values.length}`)
     }
-    values.forEach((value, index) => checkValue(name, index, value, token.at))
+    for (const [index, value] of values.entries()) checkValue(name, index, value, token.at)
     return { _tag: "Matcher", name, values }
   }
 
@@ -142,7 +142,7 @@ const parseTokens = (tokens: ReadonlyArray<Token>): Rule => {
     if (token.kind === "(") {
       next++
       const rule = or()
-      expect(")", ") closing the ( at column " + (token.at + 1))
+      expect(")", `) closing the ( at column ${token.at + 1}`)
       return rule
     }
     return matcher()
