@@ -1,0 +1,102 @@
+/**
+ * A parsed rule made into one function over the request, once per route load, so matching a request
+ * is a few closure calls and string comparisons, with nothing parsed or allocated per request.
+ */
+import type { IncomingHttpHeaders } from "node:http"
+import type { Rule } from "./rule-syntax.ts"
+
+/** What a rule looks at, read once per request (see `requestFacts`). */
+export interface RequestFacts {
+  /** Lower case, without port or trailing dot. */
+  readonly host: string
+  /** The target's path as sent, without its query. */
+  readonly path: string
+  readonly method: string
+  /** Node's: names in lower case, repeated headers as arrays. */
+  readonly headers: IncomingHttpHeaders
+}
+
+export type RequestMatcher = (request: RequestFacts) => boolean
+
+/** The Host header's name alone: `Example.COM:8080` and `example.com.` are `example.com`. */
+export const normalizeHost = (header: string | undefined): string => {
+  if (header === undefined) return ""
+  let host = header.toLowerCase()
+  if (host.startsWith("[")) {
+    const close = host.indexOf("]")
+    host = close === -1 ? host : host.slice(0, close + 1)
+  } else {
+    const colon = host.indexOf(":")
+    if (colon !== -1) host = host.slice(0, colon)
+  }
+  return host.endsWith(".") ? host.slice(0, -1) : host
+}
+
+/** The facts of a request as Node's server gives it. */
+export const requestFacts = (
+  method: string | undefined,
+  url: string | undefined,
+  headers: IncomingHttpHeaders,
+): RequestFacts => {
+  const target = url ?? "/"
+  const query = target.indexOf("?")
+  return {
+    host: normalizeHost(headers.host),
+    path: query === -1 ? target : target.slice(0, query),
+    method: method ?? "GET",
+    headers,
+  }
+}
+
+const headerHas = (headers: IncomingHttpHeaders, name: string, value: string): boolean => {
+  const present = headers[name]
+  if (present === undefined) return false
+  return Array.isArray(present) ? present.includes(value) : present === value
+}
+
+const anyOf = (values: ReadonlyArray<string>, test: (value: string) => boolean): boolean => {
+  for (const value of values) if (test(value)) return true
+  return false
+}
+
+export const compileRule = (rule: Rule): RequestMatcher => {
+  switch (rule._tag) {
+    case "And": {
+      const left = compileRule(rule.left)
+      const right = compileRule(rule.right)
+      return (request) => left(request) && right(request)
+    }
+    case "Or": {
+      const left = compileRule(rule.left)
+      const right = compileRule(rule.right)
+      return (request) => left(request) || right(request)
+    }
+    case "Not": {
+      const inner = compileRule(rule.rule)
+      return (request) => !inner(request)
+    }
+    case "Matcher": {
+      const { values } = rule
+      switch (rule.name) {
+        case "Host": {
+          const hosts = values.map(normalizeHost)
+          return (request) => hosts.includes(request.host)
+        }
+        case "Path":
+          return (request) => values.includes(request.path)
+        case "PathPrefix":
+          // As Traefik's: a prefix of the path's text, so `/api` also matches `/apis`.
+          return (request) => anyOf(values, (prefix) => request.path.startsWith(prefix))
+        case "Method": {
+          const methods = values.map((method) => method.toUpperCase())
+          return (request) => methods.includes(request.method)
+        }
+        case "Header": {
+          const name = values[0]!.toLowerCase()
+          const value = values[1]!
+          return (request) => headerHas(request.headers, name, value)
+        }
+      }
+    }
+  }
+}
