@@ -10,9 +10,14 @@ import { Discovery } from "../../src/Discovery.ts"
 import type { ContainerMetrics } from "../../src/domain/AgentReport.ts"
 import type { Replica } from "../../src/domain/Replica.ts"
 
-/** The container's address on `network`; a stack deploy prefixes network names with `<stack>_`. */
+/**
+ * The container's address on `network`; a stack deploy prefixes network names with `<stack>_`. An
+ * agent speaking only the PRD's format reports no networks: the container's name is then its address,
+ * which Swarm's DNS resolves for every task on a network the two share.
+ */
 export const addressOn = (container: ContainerMetrics, network: string): string | undefined => {
-  const networks = container.networks ?? {}
+  if (container.networks === undefined) return container.container_name
+  const networks = container.networks
   if (networks[network] !== undefined) return networks[network]
   const suffix = `_${network}`
   return Object.entries(networks).find(([name]) => name.endsWith(suffix))?.[1]

@@ -78,6 +78,38 @@ describe("agents", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("an agent that speaks only the PRD's format yields replicas addressed by container name", () => {
+    const { http, layer } = setup()
+    return Effect.gen(function* () {
+      // The PRD's example report, field for field: no networks, no task, no allowance, no times.
+      http.routes.set("http://127.0.0.3:9999/metrics/containers", {
+        status: 200,
+        body: {
+          node: "worker-2",
+          timestamp: 1_700_000_000,
+          containers: [
+            {
+              container_id: "abc123",
+              container_name: "web-stress.1.xyz",
+              service_name: "web-stress",
+              cpu_percent: 45.2,
+              memory_mb: 128.5,
+              memory_percent: 12.8,
+              network_rx_mbps: 15.3,
+              network_tx_mbps: 12.1,
+            },
+          ],
+        },
+      })
+      yield* TestClock.adjust("1 second")
+      expect((yield* Discovery).current()).toEqual([
+        { id: "aaa", name: "web-stress.aaa", origin: "http://10.0.1.2:8080", node: "worker-1" },
+        { id: "abc123", name: "web-stress.1.xyz", origin: "http://web-stress.1.xyz:8080", node: "worker-2" },
+      ])
+      expect((yield* MetricsSource).get("abc123")?.cpuPercent).toBe(45.2)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("their metrics reach the score: the least loaded discovered replica is chosen", () => {
     const { layer } = setup()
     return Effect.gen(function* () {
