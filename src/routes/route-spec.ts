@@ -7,7 +7,7 @@ import { Either, ParseResult, Schema } from "effect"
 import { ALGORITHMS, type Algorithm } from "../domain/Algorithm.ts"
 import { HttpOrigin } from "../env.ts"
 import { compileRule, type RequestMatcher } from "./rule-match.ts"
-import { parseRule } from "./rule-syntax.ts"
+import { HTTP_TOKEN, parseRule } from "./rule-syntax.ts"
 
 /** How requests of one client stay on one replica: a cookie the balancer sets, or a hash of a key. */
 export type Affinity =
@@ -73,7 +73,10 @@ const AlgorithmName = Schema.String.pipe(
 )
 const AffinityText = Schema.String.pipe(
   Schema.filter(
-    (text) => text === "cookie" || text === "hash:ip" || /^hash:[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(text),
+    (text) =>
+      text === "cookie" ||
+      text === "hash:ip" ||
+      (text.startsWith("hash:") && HTTP_TOKEN.test(text.slice("hash:".length))),
   ),
   Schema.annotations({ message: () => "expected cookie, hash:ip or hash:<header name>" }),
 )
@@ -143,7 +146,7 @@ export const routeSpecOf = (input: RouteInput): Either.Either<RouteSpec, RoutePr
  * The most specific issue of a failed decode, as a key path and a message: of a value that fits no
  * member of a union (a replica given as an object), the member that got furthest says what is wrong.
  */
-export const firstIssue = (error: ParseResult.ParseError) => {
+export const mostSpecificIssue = (error: ParseResult.ParseError) => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
   let deepest = issues[0]
   for (const issue of issues) if (issue.path.length > (deepest?.path.length ?? 0)) deepest = issue

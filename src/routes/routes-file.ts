@@ -6,7 +6,13 @@
  */
 import { Data, Either, Schema } from "effect"
 import { parse as parseYaml } from "yaml"
-import { describeRouteProblem, firstIssue, RouteInput, type RouteSpec, routeSpecOf } from "./route-spec.ts"
+import {
+  describeRouteProblem,
+  mostSpecificIssue,
+  RouteInput,
+  type RouteSpec,
+  routeSpecOf,
+} from "./route-spec.ts"
 
 export class RoutesFileInvalid extends Data.TaggedError("RoutesFileInvalid")<{
   readonly file: string
@@ -49,7 +55,7 @@ export const parseRoutesFile = (
   }
   const decoded = decodeRoutesFile(document)
   if (Either.isLeft(decoded)) {
-    const { path, message } = firstIssue(decoded.left)
+    const { path, message } = mostSpecificIssue(decoded.left)
     if (path[0] === "routes" && typeof path[1] === "number") {
       const key = path.length > 2 ? keyText(path.slice(2)) : "(the route)"
       return fail(describeRouteProblem({ route: routeLabel(document, path[1]), key, message }))

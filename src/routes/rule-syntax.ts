@@ -173,7 +173,7 @@ const parseTokens = (tokens: ReadonlyArray<Token>): Rule => {
 }
 
 /** An HTTP token (RFC 9110 §5.6.2): what header names and methods are made of. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+export const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
 /** Values a matcher could never match are mistakes worth stopping at. */
 const checkValue = (name: MatcherName, index: number, value: string, at: number) => {
@@ -183,7 +183,7 @@ const checkValue = (name: MatcherName, index: number, value: string, at: number)
   if (name === "Host" && (value === "" || /[\s/]/.test(value))) {
     throw new Stop(at, `Host takes a host name, got \`${value}\``)
   }
-  if ((name === "Method" || (name === "Header" && index === 0)) && !TOKEN.test(value)) {
+  if ((name === "Method" || (name === "Header" && index === 0)) && !HTTP_TOKEN.test(value)) {
     throw new Stop(at, `${name} takes ${name === "Method" ? "a method" : "a header name"}, got \`${value}\``)
   }
 }
