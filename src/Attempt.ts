@@ -25,8 +25,9 @@ export const FIRST_FINAL: Try = { _tag: "First", retryable: false }
 
 /** The balancer's own answer when there is nowhere (more) to send a request, with its JSON body. */
 export interface Refusal {
-  readonly status: 400 | 413 | 502 | 503 | 504
-  readonly body: { readonly error: string; readonly message: string }
+  readonly status: 400 | 404 | 413 | 502 | 503 | 504
+  /** `error` names the kind, `message` says it to a person; details may follow. */
+  readonly body: { readonly error: string; readonly message: string; readonly [detail: string]: unknown }
 }
 
 /**

@@ -1,7 +1,7 @@
 /** The balancer's configuration: every environment variable, decoded and checked once at start. */
 import { Context, Effect, Layer } from "effect"
 import { Algorithm } from "./domain/Algorithm.ts"
-import type { ConfigInvalid } from "./domain/ConfigInvalid.ts"
+import { ConfigInvalid } from "./domain/ConfigInvalid.ts"
 import {
   boolean,
   fraction,
@@ -12,6 +12,7 @@ import {
   nonNegativeInteger,
   nonNegativeNumber,
   oneOf,
+  optionalText,
   percent,
   port,
   positiveInteger,
@@ -31,6 +32,10 @@ export interface LbConfigShape {
   readonly network: string
   /** Static replica origins; when non-empty they replace discovery through the agents. */
   readonly replicas: ReadonlyArray<string>
+  /** The routes file; empty: one route, to `REPLICAS` or `TARGET_SERVICE`. */
+  readonly routesFile: string
+  /** How often the routes file is read again for changes. */
+  readonly routesPollIntervalMs: number
   readonly workerNodes: ReadonlyArray<string>
   readonly metricsPort: number
   readonly agentTimeoutMs: number
@@ -99,7 +104,7 @@ export interface LbConfigShape {
 
 const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* () {
   const cacheTtlMs = yield* variable("CACHE_TTL", seconds, "1")
-  return {
+  const config: LbConfigShape = {
     listenHost: yield* variable("LB_HOST", nonEmptyText, "0.0.0.0"),
     listenPort: yield* variable("LB_PORT", port, "8081"),
     algorithm: yield* variable("LB_ALGORITHM", oneOf(Algorithm), "lease"),
@@ -107,6 +112,8 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     targetPort: yield* variable("TARGET_PORT", port, "8080"),
     network: yield* variable("LB_NETWORK", nonEmptyText, "swarmguard-net"),
     replicas: yield* variable("REPLICAS", list(HttpOrigin, "comma-separated http://host:port URLs"), ""),
+    routesFile: yield* variable("LB_ROUTES_FILE", optionalText, ""),
+    routesPollIntervalMs: yield* variable("ROUTES_POLL_INTERVAL", seconds, "1"),
     workerNodes: yield* variable(
       "WORKER_NODES",
       list(HostAndPort, "comma-separated host names or addresses, each optionally with :port"),
@@ -156,6 +163,14 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     forwardLoadReports: yield* variable("FORWARD_LOAD_REPORTS", boolean, "false"),
     logEveryNRequests: yield* variable("LOG_EVERY_N_REQUESTS", nonNegativeInteger, "100"),
   }
+  if (config.routesFile !== "" && config.replicas.length > 0) {
+    return yield* new ConfigInvalid({
+      variable: "REPLICAS",
+      value: config.replicas.join(","),
+      expected: "no value when LB_ROUTES_FILE is set: the routes file lists each route's replicas",
+    })
+  }
+  return config
 })
 
 export class LbConfig extends Context.Tag("swarmguard/LbConfig")<LbConfig, LbConfigShape>() {

@@ -114,8 +114,8 @@ export class Endpoint {
     readonly replica: Replica,
     /** When it joined the pool (epoch ms); minus infinity for the pool's first replicas. */
     readonly joinedAt: number,
-    /** Its share of traffic relative to the others'. */
-    readonly weight = 1,
+    /** Its share of traffic relative to the others'; 0 drains it. Discovery may change it. */
+    public weight = 1,
   ) {}
 
   get id(): ReplicaId {

@@ -72,10 +72,14 @@ export class ReplicaPool extends Context.Tag("swarmguard/ReplicaPool")<ReplicaPo
         const joinedAt = populated ? clock.unsafeCurrentTimeMillis() : Number.NEGATIVE_INFINITY
         populated ||= replicas.length > 0
         const next = replicas.map((replica) => {
+          const weight = replica.weight ?? 1
           const known = byId.get(replica.id)
-          return known !== undefined && known.replica.origin === replica.origin
-            ? known
-            : new Endpoint(replica, joinedAt)
+          if (known === undefined || known.replica.origin !== replica.origin) {
+            return new Endpoint(replica, joinedAt, weight)
+          }
+          // A new weight keeps the endpoint and its state: only its share changes.
+          known.weight = weight
+          return known
         })
         const kept = new Set(next)
         for (const endpoint of endpoints) {
@@ -122,7 +126,8 @@ export class ReplicaPool extends Context.Tag("swarmguard/ReplicaPool")<ReplicaPo
 
       const rebuild = (now: number) => {
         stale = false
-        const known = endpoints
+        // Weight 0 drains: nothing new is sent, what is under way finishes.
+        const known = endpoints.filter((endpoint) => endpoint.weight > 0)
         const healthy = known.filter((endpoint) => endpoint.health.healthy)
         const admitted = healthy.filter((endpoint) => !endpoint.ejected)
         const panic = healthy.length === 0 && known.length > 0

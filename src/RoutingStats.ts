@@ -38,6 +38,8 @@ export type FailureKind =
   | "client_abort"
   | "request_too_large"
   | "bad_request"
+  /** No route's rule matched (counted by the route table, not by a route's stats). */
+  | "no_route"
 
 export interface StatsSnapshot {
   readonly total_requests: number
@@ -71,6 +73,8 @@ export interface RoutingStatsShape {
   readonly recordFailure: (kind: FailureKind) => void
   readonly recordRejectedLoadReport: () => void
   readonly routingTimes: () => RoutingTimes
+  /** Decisions that read metrics, and how many of those found them fresh (`cache_hit_rate`). */
+  readonly metricsReads: () => { readonly decisions: number; readonly fresh: number }
   readonly snapshot: () => StatsSnapshot
 }
 
@@ -101,6 +105,7 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
         client_abort: 0,
         request_too_large: 0,
         bad_request: 0,
+        no_route: 0,
       }
       // One bucket per second of the trailing window, indexed by second modulo its length.
       const buckets = new Array<number>(RATE_WINDOW_SECONDS + 1).fill(0)
@@ -174,6 +179,7 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
         recordRejectedLoadReport: () => {
           loadReportsRejected++
         },
+        metricsReads: () => ({ decisions: metricsDecisions, fresh: freshDecisions }),
         routingTimes: () => ({ bucketCounts: timeBuckets, sumSeconds: routingTimeMs / 1000, count: routed }),
         snapshot: () => {
           const now = clock.unsafeCurrentTimeMillis()

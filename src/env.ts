@@ -101,6 +101,9 @@ export const nonEmptyText: VariableType<string> = {
   expected: "a non-empty string",
 }
 
+/** Any text; unset or empty is the empty string, which callers read as "not given". */
+export const optionalText: VariableType<string> = { schema: Schema.String, expected: "text" }
+
 export const urlPath: VariableType<string> = {
   schema: Schema.String.pipe(Schema.pattern(/^\/[^\s?#]*$/)),
   expected: "an absolute URL path such as /metrics",

@@ -6,9 +6,10 @@ import { BalancerLayer } from "./Balancer.ts"
 import { LbConfig } from "./Config.ts"
 import { ConfigInvalid } from "./domain/ConfigInvalid.ts"
 import { launch } from "./launch.ts"
+import { RoutesFileInvalid } from "./routes/routes-file.ts"
 
 launch(
   "swarmguard-lb",
   BalancerLayer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(LbConfig.layer)),
-  [ConfigInvalid, ListenFailed],
+  [ConfigInvalid, ListenFailed, RoutesFileInvalid],
 )

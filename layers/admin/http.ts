@@ -4,15 +4,13 @@ import { Effect, Layer } from "effect"
 import { Admin } from "../../src/Admin.ts"
 import { LbConfig } from "../../src/Config.ts"
 import { LeaseStore } from "../../src/LeaseStore.ts"
-import { MetricsSource } from "../../src/MetricsSource.ts"
-import { OutlierDetector } from "../../src/OutlierDetector.ts"
-import { RoutingStats } from "../../src/RoutingStats.ts"
-import { Selector } from "../../src/Selector.ts"
+import { RouteTable } from "../../src/RouteTable.ts"
 import { sendJson } from "../../src/send-json.ts"
+import { combinedSnapshot } from "./combined-stats.ts"
 import { dashboardPage } from "./dashboard.ts"
 import { makePrometheus, PROMETHEUS_CONTENT_TYPE, PROMETHEUS_PATH } from "./prometheus.ts"
 import { makeReadModel } from "./read-model.ts"
-import { type BalancerMetrics, healthJson, replicasJson } from "./views.ts"
+import { type BalancerMetrics, healthJson, replicasJson, routesJson } from "./views.ts"
 
 /** A view's answer in a content type of its own; whatever else a view returns is sent as JSON. */
 class Content {
@@ -35,25 +33,25 @@ const sendContent = (res: ServerResponse, status: number, content: Content): voi
 export const layer = Layer.effect(
   Admin,
   Effect.gen(function* () {
-    const { config, leases, metrics, outliers, stats, selector } = yield* Effect.all({
+    const { config, leases, routes } = yield* Effect.all({
       config: LbConfig,
       leases: LeaseStore,
-      metrics: MetricsSource,
-      outliers: OutlierDetector,
-      stats: RoutingStats,
-      selector: Selector,
+      routes: RouteTable,
     })
-    const { algorithm } = selector
+    const { algorithm } = config
     const read = yield* makeReadModel
     const prometheus = yield* makePrometheus(read)
 
-    const metricsJson = (): BalancerMetrics => ({
-      ...stats.snapshot(),
-      algorithm,
-      leases: leases.totals(),
-      ejections: outliers.totalEjections(),
-      agent_poll_failures: metrics.pollFailures(),
-    })
+    const metricsJson = (): BalancerMetrics => {
+      const clusters = routes.clusters()
+      return {
+        ...combinedSnapshot(clusters, routes.noRouteCount()),
+        algorithm,
+        leases: leases.totals(),
+        ejections: clusters.reduce((sum, { outliers }) => sum + outliers.totalEjections(), 0),
+        agent_poll_failures: routes.agentMetrics()?.pollFailures() ?? {},
+      }
+    }
 
     // Built here, once: serving the page is a buffer write.
     const { body, headers } = dashboardPage(config.metricsPath)
@@ -63,6 +61,7 @@ export const layer = Layer.effect(
       [config.metricsPath]: metricsJson,
       "/_lb/health": () => healthJson(algorithm, read()),
       "/_lb/replicas": () => replicasJson(read()),
+      "/_lb/routes": () => routesJson(routes),
       "/_lb/dashboard": () => dashboard,
       [PROMETHEUS_PATH]: () =>
         prometheus().then(

@@ -1,18 +1,20 @@
 /** The balancer's Prometheus exposition (`GET /_lb/metrics`): what it routed, and each replica's state. */
 import { Effect } from "effect"
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client"
-import { type Endpoint, OUTCOMES } from "../../src/Endpoint.ts"
-import { MetricsSource } from "../../src/MetricsSource.ts"
-import { OutlierDetector } from "../../src/OutlierDetector.ts"
-import { ROUTING_TIME_BOUNDS_SECONDS, RoutingStats, type RoutingTimes } from "../../src/RoutingStats.ts"
-import { Selector } from "../../src/Selector.ts"
+import { OUTCOMES } from "../../src/Endpoint.ts"
+import { type Cluster, RouteTable } from "../../src/RouteTable.ts"
+import { ROUTING_TIME_BOUNDS_SECONDS, type RoutingTimes, type StatsSnapshot } from "../../src/RoutingStats.ts"
 import type { EndpointView } from "./read-model.ts"
 
 export const PROMETHEUS_PATH = "/_lb/metrics"
 
-const REPLICA_LABELS = ["replica", "replica_id"] as const
+const REPLICA_LABELS = ["route", "replica", "replica_id"] as const
 
-const labelsOf = (endpoint: Endpoint) => ({ replica: endpoint.replica.name, replica_id: endpoint.id })
+const labelsOf = ({ route, endpoint }: EndpointView) => ({
+  route,
+  replica: endpoint.replica.name,
+  replica_id: endpoint.id,
+})
 
 /**
  * Process metrics belong to the process, not to one balancer: one set however many balancers a process
@@ -34,19 +36,24 @@ const ROUTING_TIME = "swarmguard_lb_routing_decision_seconds"
  * the data plane (prom-client's `observe` allocates per call and has no way to load counts kept
  * elsewhere), so the family is written here at scrape time.
  */
-const routingTimeText = (algorithm: string, { bucketCounts, sumSeconds, count }: RoutingTimes): string => {
+const routingTimeText = (clusters: ReadonlyArray<Cluster>): string => {
   const lines = [
     `# HELP ${ROUTING_TIME} Time the selector took to choose a replica`,
     `# TYPE ${ROUTING_TIME} histogram`,
   ]
-  let cumulative = 0
-  ROUTING_TIME_BOUNDS_SECONDS.forEach((bound, i) => {
-    cumulative += bucketCounts[i]!
-    lines.push(`${ROUTING_TIME}_bucket{le="${bound}",algorithm="${algorithm}"} ${cumulative}`)
-  })
-  lines.push(`${ROUTING_TIME}_bucket{le="+Inf",algorithm="${algorithm}"} ${count}`)
-  lines.push(`${ROUTING_TIME}_sum{algorithm="${algorithm}"} ${sumSeconds}`)
-  lines.push(`${ROUTING_TIME}_count{algorithm="${algorithm}"} ${count}`)
+  for (const { route, algorithm, stats } of clusters) {
+    const { bucketCounts, sumSeconds, count }: RoutingTimes = stats.routingTimes()
+    // Route names are letters, digits, `_`, `.` and `-` only: nothing to escape.
+    const labels = `route="${route.name}",algorithm="${algorithm}"`
+    let cumulative = 0
+    ROUTING_TIME_BOUNDS_SECONDS.forEach((bound, i) => {
+      cumulative += bucketCounts[i]!
+      lines.push(`${ROUTING_TIME}_bucket{le="${bound}",${labels}} ${cumulative}`)
+    })
+    lines.push(`${ROUTING_TIME}_bucket{le="+Inf",${labels}} ${count}`)
+    lines.push(`${ROUTING_TIME}_sum{${labels}} ${sumSeconds}`)
+    lines.push(`${ROUTING_TIME}_count{${labels}} ${count}`)
+  }
   return `${lines.join("\n")}\n`
 }
 
@@ -56,14 +63,11 @@ export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
 /** Returns the exposition's writer, reading the endpoints through `readEndpoints` at each scrape. */
 export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>) =>
   Effect.gen(function* () {
-    const metrics = yield* MetricsSource
-    const outliers = yield* OutlierDetector
-    const stats = yield* RoutingStats
-    const { algorithm } = yield* Selector
+    const routes = yield* RouteTable
     const registry = new Registry()
-    /** One read of the endpoints and one of the stats per scrape, shared by every family. */
+    /** One read of the endpoints and one of each route's stats per scrape, shared by every family. */
     let views: ReadonlyArray<EndpointView> = []
-    let snapshot = stats.snapshot()
+    let snapshots: ReadonlyArray<{ readonly cluster: Cluster; readonly snapshot: StatsSnapshot }> = []
 
     new Counter({
       name: "swarmguard_lb_requests_total",
@@ -73,58 +77,63 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
       // Counted as plain numbers on the data plane; copied into series at scrape time.
       collect() {
         this.reset()
-        for (const { endpoint } of views) {
+        for (const view of views) {
+          const { endpoint, algorithm } = view
           if (endpoint.picks === 0) continue
           OUTCOMES.forEach((outcome, i) => {
-            const labels = { ...labelsOf(endpoint), status_class: outcome, algorithm }
+            const labels = { ...labelsOf(view), status_class: outcome, algorithm }
             this.inc(labels, endpoint.outcomes[i]!)
           })
         }
       },
     })
 
-    /** Counters of the whole balancer, labelled with the algorithm. */
-    const totals: ReadonlyArray<readonly [name: string, help: string, read: () => number]> = [
+    /** Counters of each route, labelled with its algorithm. */
+    const totals: ReadonlyArray<
+      readonly [name: string, help: string, read: (snapshot: StatsSnapshot, cluster: Cluster) => number]
+    > = [
       [
         "swarmguard_lb_fallback_decisions_total",
         "Decisions the algorithm could not make (metrics missing or stale) and its fallback made",
-        () => snapshot.fallback_decisions,
+        (snapshot) => snapshot.fallback_decisions,
       ],
       [
         "swarmguard_lb_panic_decisions_total",
         "Decisions made among every replica because too few were healthy",
-        () => snapshot.panic_decisions,
+        (snapshot) => snapshot.panic_decisions,
       ],
       [
         "swarmguard_lb_retries_total",
         "Idempotent requests sent to another replica after the first failed before answering",
-        () => snapshot.retries,
+        (snapshot) => snapshot.retries,
       ],
       [
         "swarmguard_lb_retries_denied_total",
         "Retries the retry budget (RETRY_BUDGET, RETRY_BURST) did not allow",
-        () => snapshot.retries_denied,
+        (snapshot) => snapshot.retries_denied,
       ],
       [
         "swarmguard_lb_load_reports_rejected_total",
         "endpoint-load-metrics headers that were not a load report, and were not used",
-        () => snapshot.load_reports_rejected,
+        (snapshot) => snapshot.load_reports_rejected,
       ],
       [
         "swarmguard_lb_ejections_total",
         "Replicas taken out of rotation after failing requests in a row",
-        outliers.totalEjections,
+        (_, { outliers }) => outliers.totalEjections(),
       ],
     ]
     for (const [name, help, read] of totals) {
       new Counter({
         name,
         help,
-        labelNames: ["algorithm"],
+        labelNames: ["route", "algorithm"],
         registers: [registry],
         collect() {
           this.reset()
-          this.inc({ algorithm }, read())
+          for (const { cluster, snapshot } of snapshots) {
+            this.inc({ route: cluster.route.name, algorithm: cluster.algorithm }, read(snapshot, cluster))
+          }
         },
       })
     }
@@ -136,18 +145,24 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
       registers: [registry],
       collect() {
         this.reset()
-        for (const [node, count] of Object.entries(metrics.pollFailures())) this.inc({ node }, count)
+        const failures = routes.agentMetrics()?.pollFailures() ?? {}
+        for (const [node, count] of Object.entries(failures)) this.inc({ node }, count)
       },
     })
 
     new Counter({
       name: "swarmguard_lb_failures_total",
-      help: "Requests the balancer could not complete, by why",
-      labelNames: ["kind"],
+      help: "Requests the balancer could not complete, by why (no_route: no route's rule matched)",
+      labelNames: ["route", "kind"],
       registers: [registry],
       collect() {
         this.reset()
-        for (const [kind, count] of Object.entries(snapshot.failures)) this.inc({ kind }, count)
+        for (const { cluster, snapshot } of snapshots) {
+          for (const [kind, count] of Object.entries(snapshot.failures)) {
+            if (kind !== "no_route") this.inc({ route: cluster.route.name, kind }, count)
+          }
+        }
+        this.inc({ route: "", kind: "no_route" }, routes.noRouteCount())
       },
     })
 
@@ -165,7 +180,7 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
           this.reset()
           for (const view of views) {
             const value = read(view)
-            if (value !== undefined) this.set(labelsOf(view.endpoint), value)
+            if (value !== undefined) this.set(labelsOf(view), value)
           }
         },
       })
@@ -213,9 +228,10 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
     /** The exposition text: the balancer's families, then the process's. */
     return async (): Promise<string> => {
       views = readEndpoints()
-      snapshot = stats.snapshot()
+      const clusters = routes.clusters()
+      snapshots = clusters.map((cluster) => ({ cluster, snapshot: cluster.stats.snapshot() }))
       const families = await registry.metrics()
       const processFamilies = await processMetrics().metrics()
-      return `${families}\n${routingTimeText(algorithm, stats.routingTimes())}\n${processFamilies}`
+      return `${families}\n${routingTimeText(clusters)}\n${processFamilies}`
     }
   })

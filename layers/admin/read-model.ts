@@ -4,8 +4,9 @@
  */
 import { Effect } from "effect"
 import { LbConfig } from "../../src/Config.ts"
+import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import type { Endpoint } from "../../src/Endpoint.ts"
-import { ReplicaPool } from "../../src/ReplicaPool.ts"
+import { RouteTable } from "../../src/RouteTable.ts"
 import { loadScore } from "../../src/score.ts"
 
 export interface SampleView {
@@ -20,6 +21,9 @@ export interface SampleView {
 }
 
 export interface EndpointView {
+  /** The route whose cluster it is in: a replica in two routes has an endpoint in each. */
+  readonly route: string
+  readonly algorithm: Algorithm
   readonly endpoint: Endpoint
   /** Undefined while its agent reported no sample. */
   readonly sample: SampleView | undefined
@@ -27,10 +31,10 @@ export interface EndpointView {
   readonly loadReportAgeMs: number | undefined
 }
 
-/** Returns the reader: every known endpoint, now. */
+/** Returns the reader: every known endpoint of every route, now. */
 export const makeReadModel = Effect.gen(function* () {
   const config = yield* LbConfig
-  const pool = yield* ReplicaPool
+  const routes = yield* RouteTable
   const clock = yield* Effect.clock
 
   const sampleOf = (endpoint: Endpoint, now: number): SampleView | undefined => {
@@ -49,10 +53,14 @@ export const makeReadModel = Effect.gen(function* () {
 
   return (): ReadonlyArray<EndpointView> => {
     const now = clock.unsafeCurrentTimeMillis()
-    return pool.endpoints().map((endpoint) => ({
-      endpoint,
-      sample: sampleOf(endpoint, now),
-      loadReportAgeMs: endpoint.loadReport === undefined ? undefined : now - endpoint.loadReport.receivedAt,
-    }))
+    return routes.clusters().flatMap(({ route, algorithm, pool }) =>
+      pool.endpoints().map((endpoint) => ({
+        route: route.name,
+        algorithm,
+        endpoint,
+        sample: sampleOf(endpoint, now),
+        loadReportAgeMs: endpoint.loadReport === undefined ? undefined : now - endpoint.loadReport.receivedAt,
+      })),
+    )
   }
 })

@@ -1,11 +1,13 @@
 /** The JSON views: the PRD's `GET /metrics` (LB_METRICS_PATH), `/_lb/health` and `/_lb/replicas`. */
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import type { LeaseTotals } from "../../src/LeaseStore.ts"
-import type { StatsSnapshot } from "../../src/RoutingStats.ts"
+import type { RouteTableShape } from "../../src/RouteTable.ts"
+import type { Affinity } from "../../src/routes/route-spec.ts"
+import type { CombinedSnapshot } from "./combined-stats.ts"
 import type { EndpointView } from "./read-model.ts"
 
 /** The body of `GET /metrics`: the PRD's fields and the balancer's additions. */
-export type BalancerMetrics = StatsSnapshot & {
+export type BalancerMetrics = CombinedSnapshot & {
   readonly algorithm: Algorithm
   readonly leases: LeaseTotals
   /** Passive ejections since start. */
@@ -15,11 +17,13 @@ export type BalancerMetrics = StatsSnapshot & {
 }
 
 export const replicasJson = (views: ReadonlyArray<EndpointView>) =>
-  views.map(({ endpoint, sample, loadReportAgeMs }) => ({
+  views.map(({ route, endpoint, sample, loadReportAgeMs }) => ({
+    route,
     id: endpoint.id,
     name: endpoint.replica.name,
     origin: endpoint.replica.origin,
     node: endpoint.replica.node ?? null,
+    weight: endpoint.weight,
     healthy: endpoint.health.healthy,
     consecutive_failures: endpoint.health.consecutiveFailures,
     last_error: endpoint.health.lastError ?? null,
@@ -57,3 +61,40 @@ export const healthJson = (algorithm: Algorithm, views: ReadonlyArray<EndpointVi
   replicas_known: views.length,
   replicas_healthy: views.filter(({ endpoint }) => endpoint.health.healthy).length,
 })
+
+const affinityText = (affinity: Affinity | undefined): string | null =>
+  affinity === undefined
+    ? null
+    : affinity._tag === "Cookie"
+      ? "cookie"
+      : affinity.key === "ip"
+        ? "hash:ip"
+        : `hash:${affinity.header}`
+
+/** `/_lb/routes`: the routes in force, in the order they are tried, where they came from and when. */
+export const routesJson = (routes: RouteTableShape) => {
+  const { source, at } = routes.loaded()
+  const { applied, refused, lastError } = routes.reloads()
+  return {
+    source,
+    loaded_at: new Date(at).toISOString(),
+    reloads: { applied, refused, last_error: lastError ?? null },
+    routes: routes.clusters().map(({ route, algorithm, pool }) => {
+      const endpoints = pool.endpoints()
+      return {
+        name: route.name,
+        rule: route.rule,
+        priority: route.priority,
+        strip_prefix: route.stripPrefix ?? null,
+        algorithm,
+        affinity: affinityText(route.affinity),
+        health_path: route.healthPath ?? null,
+        ...(route.upstream._tag === "Service"
+          ? { service: route.upstream.service }
+          : { replicas: route.upstream.replicas.map(({ origin, weight }) => ({ url: origin, weight })) }),
+        replicas_known: endpoints.length,
+        replicas_healthy: endpoints.filter(({ health }) => health.healthy).length,
+      }
+    }),
+  }
+}

@@ -8,14 +8,16 @@ import type { Readable } from "node:stream"
 import type { Dispatcher, Pool } from "undici"
 import { type Attempt, FIRST_FINAL, FIRST_RETRYABLE, type Refusal } from "../../src/Attempt.ts"
 import type { Endpoint } from "../../src/Endpoint.ts"
-import { isAttempt, type RouterShape } from "../../src/Router.ts"
+import { isAttempt } from "../../src/Router.ts"
+import type { RouteTableShape } from "../../src/RouteTable.ts"
 import { sendJson } from "../../src/send-json.ts"
 import { BodyTooLarge, limitBody } from "./body-limit.ts"
 import { clientAddressOf, forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts"
+import { noRoute } from "./no-route.ts"
 import { UNSENDABLE, upstreamFailureOf } from "./upstream-errors.ts"
 
 export interface ForwardContext {
-  readonly router: RouterShape
+  readonly routes: RouteTableShape
   readonly upstreamOf: (endpoint: Endpoint) => Pool
   /** 0: any size. */
   readonly maxRequestBodyBytes: number
@@ -25,17 +27,29 @@ export interface ForwardContext {
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 
 export const forward = (context: ForwardContext, req: IncomingMessage, res: ServerResponse): void => {
-  context.router.arrived("request")
   const { headers, hasBody } = forwardRequestHeaders(
     req.rawHeaders,
     clientAddressOf(req.socket.remoteAddress),
   )
+  const cluster = context.routes.match(req)
+  if (cluster === undefined) {
+    context.routes.recordNoRoute()
+    // An unread body would be taken for the next request on this connection: it ends here.
+    if (hasBody) res.shouldKeepAlive = false
+    refuse(res, noRoute(req))
+    return
+  }
+  const { router, route } = cluster
+  router.arrived("request")
   const limit = context.maxRequestBodyBytes
   if (hasBody && limit > 0 && Number(req.headers["content-length"] ?? 0) > limit) {
-    context.router.refused("request_too_large")
+    router.refused("request_too_large")
     refuseTooLarge(res, limit)
     return
   }
+  const url = req.url ?? "/"
+  const path = cluster.upstreamPath(url)
+  if (path !== url) headers.push("x-forwarded-prefix", route.stripPrefix!)
   const retryable = !hasBody && IDEMPOTENT.has(req.method ?? "GET")
   // A body of unknown length is counted as it streams; Node's parser already holds one with a
   // Content-Length to exactly that length.
@@ -44,14 +58,16 @@ export const forward = (context: ForwardContext, req: IncomingMessage, res: Serv
     : limit > 0 && req.headers["content-length"] === undefined
       ? limitBody(req, limit)
       : req
-  const request = { req, res, headers, body }
-  dispatch(context, request, context.router.route(retryable ? FIRST_RETRYABLE : FIRST_FINAL))
+  const request = { req, res, path, headers, body }
+  dispatch(context, request, router.route(retryable ? FIRST_RETRYABLE : FIRST_FINAL))
 }
 
 /** What every try of one request sends. */
 interface Request {
   readonly req: IncomingMessage
   readonly res: ServerResponse
+  /** The path sent to the replica (the route may strip a prefix). */
+  readonly path: string
   readonly headers: Array<string>
   readonly body: Readable | null
 }
@@ -81,12 +97,12 @@ const dispatch = (context: ForwardContext, request: Request, routed: Attempt | R
     refuse(request.res, routed)
     return
   }
-  const { req, headers, body } = request
+  const { req, path, headers, body } = request
   const { endpoint } = routed
   context.upstreamOf(endpoint).dispatch(
     {
       origin: endpoint.replica.origin,
-      path: req.url ?? "/",
+      path,
       method: req.method as Dispatcher.HttpMethod,
       headers,
       body,

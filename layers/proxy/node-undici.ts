@@ -15,9 +15,7 @@ import type { Endpoint } from "../../src/Endpoint.ts"
 import { LeaseStore } from "../../src/LeaseStore.ts"
 // biome-ignore lint/suspicious/noShadowRestrictedNames: the design card names the service Proxy
 import { Proxy } from "../../src/Proxy.ts"
-import { ReplicaPool } from "../../src/ReplicaPool.ts"
-import { Router } from "../../src/Router.ts"
-import { Selector } from "../../src/Selector.ts"
+import { RouteTable } from "../../src/RouteTable.ts"
 import { type DrainState, drain } from "./drain.ts"
 import { type ForwardContext, forward } from "./forward.ts"
 import { type UpgradeContext, upgrade } from "./upgrade.ts"
@@ -58,11 +56,9 @@ export const layer = Layer.scoped(
   Proxy,
   Effect.gen(function* () {
     const config = yield* LbConfig
-    const pool = yield* ReplicaPool
-    const router = yield* Router
+    const routes = yield* RouteTable
     const leases = yield* LeaseStore
     const admin = yield* Admin
-    const { algorithm } = yield* Selector
 
     /** The endpoint's connection pool, opened on first use; the replica pool closes it on retirement. */
     const upstreamOf = (endpoint: Endpoint): Pool => {
@@ -83,12 +79,16 @@ export const layer = Layer.scoped(
     // was cut at the deadline) is past DRAIN_TIMEOUT, and a graceful close would wait for it.
     yield* Effect.addFinalizer(() =>
       Effect.promise(() =>
-        Promise.allSettled(pool.endpoints().map((endpoint) => endpoint.upstream?.destroy())),
+        Promise.allSettled(
+          routes
+            .clusters()
+            .flatMap(({ pool }) => pool.endpoints().map((endpoint) => endpoint.upstream?.destroy())),
+        ),
       ),
     )
 
     const context: ForwardContext = {
-      router,
+      routes,
       upstreamOf,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       forwardLoadReports: config.forwardLoadReports,
@@ -97,7 +97,7 @@ export const layer = Layer.scoped(
     const drainState: DrainState = { draining: false }
     const upgraded = new Set<Duplex>()
     const upgradeContext: UpgradeContext = {
-      router,
+      routes,
       connectTimeoutMs: config.upstreamConnectTimeoutMs,
       responseTimeoutMs: config.upstreamResponseTimeoutMs,
       leaseDurationMs: config.leaseDurationMs,
@@ -148,8 +148,11 @@ export const layer = Layer.scoped(
     yield* Effect.logInfo("load balancer listening").pipe(
       Effect.annotateLogs({
         address: `${address.address}:${address.port}`,
-        algorithm,
-        service: config.targetService,
+        routes: routes
+          .clusters()
+          .map(({ route, algorithm }) => `${route.name}(${algorithm})`)
+          .join(","),
+        source: routes.loaded().source,
       }),
     )
     return { address: { host: address.address, port: address.port } }

@@ -7,12 +7,14 @@ import { type ClientRequest, request as httpRequest, type IncomingMessage, STATU
 import { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import { type Attempt, FIRST_FINAL, type UpstreamFailure } from "../../src/Attempt.ts"
-import { isAttempt, type RouterShape } from "../../src/Router.ts"
+import { isAttempt } from "../../src/Router.ts"
+import type { RouteTableShape } from "../../src/RouteTable.ts"
 import { clientAddressOf, forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts"
+import { noRoute } from "./no-route.ts"
 import { upstreamFailureOf } from "./upstream-errors.ts"
 
 export interface UpgradeContext {
-  readonly router: RouterShape
+  readonly routes: RouteTableShape
   readonly connectTimeoutMs: number
   /** How long the replica may take to answer the handshake once connected. */
   readonly responseTimeoutMs: number
@@ -77,23 +79,31 @@ export const upgrade = (
   socket: Duplex,
   head: Buffer,
 ): void => {
-  context.router.arrived("upgrade")
   // Errors end in `close`, which is where the tunnel cleans up.
   socket.on("error", ignore)
   context.open.add(socket)
   socket.once("close", () => context.open.delete(socket))
+  const cluster = context.routes.match(req)
+  if (cluster === undefined) {
+    context.routes.recordNoRoute()
+    const { status, body } = noRoute(req)
+    answer(socket, status, body)
+    return
+  }
+  const { router } = cluster
+  router.arrived("upgrade")
   if (context.draining()) {
     answer(socket, 503, { error: "shutting_down", message: "the balancer is shutting down" })
     return
   }
   // An upgrade is never retried: the handshake may have started something on the replica.
-  const routed = context.router.route(FIRST_FINAL)
+  const routed = router.route(FIRST_FINAL)
   if (!isAttempt(routed)) {
     answer(socket, routed.status, routed.body)
     return
   }
   try {
-    new Tunnel(context, req, socket, head, routed)
+    new Tunnel(context, req, cluster.upstreamPath(req.url ?? "/"), socket, head, routed)
   } catch (error) {
     // node:http refuses to write some requests Node's parser let through (e.g. odd bytes in the path).
     routed.refuseForClient("bad_request")
@@ -116,6 +126,8 @@ class Tunnel {
   constructor(
     private readonly context: UpgradeContext,
     req: IncomingMessage,
+    /** The path sent to the replica (the route may strip a prefix). */
+    path: string,
     private readonly socket: Duplex,
     private readonly head: Buffer,
     private readonly attempt: Attempt,
@@ -126,7 +138,7 @@ class Tunnel {
     const origin = new URL(attempt.endpoint.replica.origin)
     // Node adds no Host of its own to headers given as a list.
     if (req.headers.host === undefined) headers.push("host", origin.host)
-    this.upstream = httpRequest(origin, { method: req.method, path: req.url ?? "/", headers, agent: false })
+    this.upstream = httpRequest(origin, { method: req.method, path, headers, agent: false })
     this.upstream.on("error", (error) => this.onUpstreamError(error))
     this.upstream.on("upgrade", (res, upstreamSocket, upstreamHead) =>
       this.onUpgraded(res, upstreamSocket, upstreamHead),

@@ -49,15 +49,16 @@
  *
  * Weights (slow start's ramp among them) set where the rotation starts and, with two compared, which
  * other one is drawn. They also scale the loads compared, as HAProxy's weighted leastconn does:
- * in flight ÷ weight for the hot rule, (in flight + 1) ÷ weight, the load with this request added, in
- * the expected wait. A replica at a tenth of its weight counts each request ten times, the one it
- * would be given included, so slow start's ramp protects it even when it has nothing in flight.
+ * in flight ÷ weight, for the hot rule and in the expected wait. Loads within a request or so of each
+ * other are level, and between level replicas of equal speed the weighted rotation chooses: shares
+ * follow the weights at any concurrency. A replica at a tenth of its weight (slow start) gets a tenth
+ * of the turns, and is passed over once it holds fifteen requests more than the others.
  */
 import { Effect, Layer, Random } from "effect"
 import { LbConfig } from "../../src/Config.ts"
 import type { Endpoint } from "../../src/Endpoint.ts"
 import { type Choice, type Decision, Selector, type SelectorShape } from "../../src/Selector.ts"
-import { makeTurns, smoothWeighted } from "./rotation.ts"
+import { isLevel, makeTurns, smoothWeighted } from "./rotation.ts"
 
 /** Latency gaps below this are the balancer's own event-loop jitter, not a difference of replicas. */
 const NOISE_FLOOR_MS = 1
@@ -295,17 +296,21 @@ const make = Effect.gen(function* () {
   const prefersSecond = (candidates: ReadonlyArray<Endpoint>, now: number, a: number, b: number): boolean => {
     const failingA = isFailing(candidates[a]!, now)
     if (failingA !== isFailing(candidates[b]!, now)) return failingA
-    const loadA = loads[a]!
-    const loadB = loads[b]!
-    // Equal loads are both hot or both cold, and either way latency decides; with unequal loads only
-    // the busier one's heat matters.
-    if (!failingA && loadA !== loadB && isHot(candidates, now, Math.max(loadA, loadB))) {
-      return loadB < loadA
-    }
+    const weightA = candidates[a]!.effectiveWeight
+    const weightB = candidates[b]!.effectiveWeight
+    // Level loads (`isLevel`: in-flight counts are whole requests) are both hot or both cold, and
+    // either way latency decides; with uneven loads only the busier one's heat matters.
+    const level = isLevel(loads[a]!, weightA, loads[b]!, weightB)
+    const common = Math.max(loads[a]!, loads[b]!)
+    const loadA = level ? common : loads[a]!
+    const loadB = level ? common : loads[b]!
+    if (!failingA && !level && isHot(candidates, now, Math.max(loadA, loadB))) return loadB < loadA
     // Among cold ones, the expected wait with this request added: a replica twice as fast may hold
-    // twice as many requests, and one of twice the weight twice as many again.
-    const costA = scaledLatency(a, b) * (loadA + 1 / candidates[a]!.effectiveWeight)
-    const costB = scaledLatency(b, a) * (loadB + 1 / candidates[b]!.effectiveWeight)
+    // twice as many requests, and one of twice the weight twice as many again. The request added
+    // counts the same on both, so idle replicas of equal speed tie and the weighted rotation decides.
+    const added = 1 / Math.max(weightA, weightB)
+    const costA = scaledLatency(a, b) * (loadA + added)
+    const costB = scaledLatency(b, a) * (loadB + added)
     if (clearlyFaster(costB, costA)) return true
     if (clearlyFaster(costA, costB)) return false
     return loadB < loadA

@@ -2,8 +2,7 @@
 import { Effect, Layer } from "effect"
 import { LbConfig } from "../../src/Config.ts"
 import { Selector } from "../../src/Selector.ts"
-import { weightedActive } from "./lease.ts"
-import { argminFrom } from "./rotation.ts"
+import { leastLoadedFrom } from "./rotation.ts"
 import { makeScoredSelector } from "./scored.ts"
 
 export const layer = Layer.effect(
@@ -13,8 +12,7 @@ export const layer = Layer.effect(
     return yield* makeScoredSelector({
       algorithm: "hybrid",
       extraScore: (endpoint) => endpoint.active * leaseCountWeight,
-      fallback: ({ endpoints, uniform }, start) =>
-        argminFrom(endpoints.length, start, (i) => weightedActive(endpoints[i]!, uniform)),
+      fallback: leastLoadedFrom,
     })
   }),
 )

@@ -21,6 +21,45 @@ export const argminFrom = (count: number, start: number, valueAt: (index: number
   return best
 }
 
+/**
+ * Per-weight loads this close are level: differences smaller than one and a half requests of the
+ * lighter endpoint. In-flight counts are whole requests, so at weights 3 and 1 even 2 against 0 is as
+ * close to the weights as a few requests allow; between level loads the weighted rotation decides.
+ * A closed-loop simulation of equal replicas at weights 2:1 to 10:1 and 3:2:1, with 1 to 64 requests
+ * in flight, keeps every share within 1.1 points of its weight at 1.5; at 1 the shares fell 5 points
+ * short at 8 in flight (an endpoint over by a request stayed over), and at 2 drifted beyond 64.
+ */
+const LEVEL_MARGIN = 1.5
+
+/** Endpoints of equal weight are level only at equal loads: among them least-loaded is exact. */
+export const isLevel = (loadA: number, weightA: number, loadB: number, weightB: number): boolean =>
+  weightA === weightB ? loadA === loadB : Math.abs(loadA - loadB) < LEVEL_MARGIN / Math.min(weightA, weightB)
+
+/**
+ * Like `argminFrom` over per-weight loads, where a load must be lower beyond the level margin to take
+ * the place of the one found so far: between level loads the rotation's choice stays, so shares
+ * follow the weights however few requests are in flight.
+ */
+export const weightedArgminFrom = (endpoints: ReadonlyArray<Endpoint>, start: number): number => {
+  const count = endpoints.length
+  let best = start % count
+  for (let step = 1; step < count; step++) {
+    const index = (start + step) % count
+    const a = endpoints[best]!
+    const b = endpoints[index]!
+    const loadA = a.active / a.effectiveWeight
+    const loadB = b.active / b.effectiveWeight
+    if (loadB < loadA && !isLevel(loadA, a.effectiveWeight, loadB, b.effectiveWeight)) best = index
+  }
+  return best
+}
+
+/** The endpoint with the fewest requests in flight per unit of weight, ties going to `start`'s turn. */
+export const leastLoadedFrom = ({ endpoints, uniform }: Choice, start: number): number =>
+  uniform
+    ? argminFrom(endpoints.length, start, (i) => endpoints[i]!.active)
+    : weightedArgminFrom(endpoints, start)
+
 /** A counter that hands out rotation offsets. */
 export const makeTurns = () => {
   let turn = 0

@@ -10,4 +10,6 @@ export interface Replica {
   readonly origin: string
   /** The node whose agent reported it, when known. */
   readonly node: string | undefined
+  /** Its share of traffic relative to its route's other replicas; 1 unless set, 0 drains it. */
+  readonly weight?: number
 }

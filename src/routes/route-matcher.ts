@@ -1,12 +1,16 @@
 /**
  * Which route a request takes: the routes in order of priority, highest first (equal priorities in
- * the order they were given), and the first whose rule matches. Built once per set of routes.
+ * the order they were given), and the first whose rule matches. Built once per set of routes, with
+ * the routes that can match each host listed apart, so a request is tried only against the routes
+ * of its host and those of any host.
  */
 import type { RequestFacts } from "./rule-match.ts"
 
 export interface Matchable {
   readonly priority: number
   readonly matches: (request: RequestFacts) => boolean
+  /** One of these must be the request's host for the route to match; undefined: any host. */
+  readonly hosts: ReadonlySet<string> | undefined
 }
 
 export interface RouteMatcher<R extends Matchable> {
@@ -18,8 +22,19 @@ export interface RouteMatcher<R extends Matchable> {
 export const makeRouteMatcher = <R extends Matchable>(routes: ReadonlyArray<R>): RouteMatcher<R> => {
   // Array.prototype.sort is stable: equal priorities keep the order given.
   const ordered = [...routes].sort((a, b) => b.priority - a.priority)
+  const anyHost = ordered.filter((route) => route.hosts === undefined)
+  const byHost = new Map<string, ReadonlyArray<R>>()
+  for (const route of ordered) {
+    for (const host of route.hosts ?? []) {
+      if (byHost.has(host)) continue
+      byHost.set(
+        host,
+        ordered.filter((candidate) => candidate.hosts === undefined || candidate.hosts.has(host)),
+      )
+    }
+  }
   const match = (request: RequestFacts): R | undefined => {
-    for (const route of ordered) if (route.matches(request)) return route
+    for (const route of byHost.get(request.host) ?? anyHost) if (route.matches(request)) return route
     return undefined
   }
   return { ordered, match }

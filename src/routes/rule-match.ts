@@ -100,3 +100,29 @@ export const compileRule = (rule: Rule): RequestMatcher => {
     }
   }
 }
+
+/**
+ * The hosts a request must name for `rule` to match it, or undefined when a rule may match any host.
+ * Matching tries only the routes of the request's host (and those of any host), so the cost of
+ * matching does not grow with the number of services, as Envoy picks a virtual host by domain.
+ */
+export const requiredHosts = (rule: Rule): ReadonlySet<string> | undefined => {
+  switch (rule._tag) {
+    case "Matcher":
+      return rule.name === "Host" ? new Set(rule.values.map(normalizeHost)) : undefined
+    case "Not":
+      return undefined
+    case "And": {
+      const left = requiredHosts(rule.left)
+      const right = requiredHosts(rule.right)
+      if (left === undefined) return right
+      if (right === undefined) return left
+      return new Set([...left].filter((host) => right.has(host)))
+    }
+    case "Or": {
+      const left = requiredHosts(rule.left)
+      const right = requiredHosts(rule.right)
+      return left === undefined || right === undefined ? undefined : new Set([...left, ...right])
+    }
+  }
+}

@@ -7,7 +7,10 @@ import { selectorLayers } from "../../layers/selector/registry.ts"
 import { LbConfig } from "../../src/Config.ts"
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import { Endpoint } from "../../src/Endpoint.ts"
-import { type Choice, Selector } from "../../src/Selector.ts"
+import { makeRouteMatcher } from "../../src/routes/route-matcher.ts"
+import { parseRoutesFile } from "../../src/routes/routes-file.ts"
+import { type RequestFacts, requestFacts } from "../../src/routes/rule-match.ts"
+import { type Choice, Selector, type SelectorShape } from "../../src/Selector.ts"
 import { formatTable } from "./report.ts"
 
 export const REPLICA_COUNTS = [3, 30, 300]
@@ -48,16 +51,19 @@ interface Timing {
   readonly freshShare: number | undefined
 }
 
-const timePicks = async (algorithm: Algorithm, count: number, picks: number): Promise<Timing> => {
-  const endpoints = endpointsOf(count)
-  const choice: Choice = { endpoints, uniform: true }
-  const runtime = ManagedRuntime.make(
+/** A selector layer's runtime, with the defaults the balancer would read from an empty environment. */
+const selectorRuntime = (algorithm: Algorithm) =>
+  ManagedRuntime.make(
     selectorLayers[algorithm].pipe(
-      // The defaults, as the balancer would read them from an empty environment.
       Layer.provide(LbConfig.layer),
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map()))),
     ),
   )
+
+const timePicks = async (algorithm: Algorithm, count: number, picks: number): Promise<Timing> => {
+  const endpoints = endpointsOf(count)
+  const choice: Choice = { endpoints, uniform: true }
+  const runtime = selectorRuntime(algorithm)
   try {
     const selector = runtime.runSync(Selector)
     // Requests held throughout on random endpoints, so in-flight counts differ between them.
@@ -108,6 +114,56 @@ const timerFloorUs = (samples: number): number => {
   return quantile(nanos, 0.5) / 1000
 }
 
+/** `count` routes of a routes file, each a host and a path prefix, as a cluster of services would be. */
+const routesText = (count: number): string =>
+  `routes:\n${Array.from(
+    { length: count },
+    (_, i) =>
+      `  - name: svc-${i}\n    rule: Host(\`svc-${i}.example\`) && PathPrefix(\`/api/${i}\`)\n    service: svc-${i}\n`,
+  ).join("")}`
+
+/**
+ * Matching and selection together, as the data plane does them for each request: the request's facts
+ * read from its method, target and headers, the first matching route found, and that route's own
+ * `adaptive` selector picking among its 3 replicas. `worst` sends every request to the route tried
+ * last.
+ */
+const timeMatchAndPick = async (routeCount: number, worst: boolean, picks: number): Promise<Timing> => {
+  const parsed = parseRoutesFile("bench", routesText(routeCount))
+  if (parsed._tag === "Left") throw new Error(parsed.left.message)
+  const runtimes = parsed.right.map(() => selectorRuntime("adaptive"))
+  try {
+    const routes = parsed.right.map((spec, i) => ({
+      priority: spec.priority,
+      matches: spec.matches,
+      hosts: spec.hosts,
+      selector: runtimes[i]!.runSync(Selector) as SelectorShape,
+      choice: { endpoints: endpointsOf(3), uniform: true } as Choice,
+    }))
+    const matcher = makeRouteMatcher(routes)
+    const last = routes.indexOf(matcher.ordered[matcher.ordered.length - 1]!)
+    const requests = Array.from({ length: 1024 }, (_, i) => {
+      const n = worst ? last : i % routeCount
+      return { url: `/api/${n}/items/${i}?page=2`, headers: { host: `svc-${n}.example:8081`, accept: "*/*" } }
+    })
+    const nanos = new Float64Array(picks)
+    for (let i = 0; i < WARMUP_PICKS + picks; i++) {
+      const request = requests[i % requests.length]!
+      const started = process.hrtime.bigint()
+      const facts: RequestFacts = requestFacts("GET", request.url, request.headers)
+      const route = matcher.match(facts)
+      const decision = route?.selector.pick(route.choice)
+      const elapsed = process.hrtime.bigint() - started
+      if (decision === undefined) throw new Error(`no route or no pick for ${request.url}`)
+      if (i >= WARMUP_PICKS) nanos[i - WARMUP_PICKS] = Number(elapsed)
+    }
+    nanos.sort()
+    return { p50Us: quantile(nanos, 0.5) / 1000, p99Us: quantile(nanos, 0.99) / 1000, freshShare: undefined }
+  } finally {
+    await Promise.all(runtimes.map((runtime) => runtime.dispose()))
+  }
+}
+
 export const runRouting = async (picks: number): Promise<void> => {
   console.log(`\nRouting decision: selector.pick(candidates), ${picks} picks timed one by one after warm-up`)
   const rows: Array<Array<string>> = []
@@ -124,5 +180,19 @@ export const runRouting = async (picks: number): Promise<void> => {
     }
   }
   console.log(formatTable(["algorithm", "replicas", "p50 µs", "p99 µs", "fresh metrics"], rows))
+
+  console.log(
+    `\nRoute matching plus selection (adaptive, 3 replicas per route), ${picks} requests timed one by one`,
+  )
+  const routeRows: Array<Array<string>> = []
+  for (const [routeCount, worst, label] of [
+    [1, false, "every request"],
+    [50, false, "requests spread over all routes"],
+    [50, true, "every request to the route tried last"],
+  ] as const) {
+    const timing = await timeMatchAndPick(routeCount, worst, picks)
+    routeRows.push([String(routeCount), label, timing.p50Us.toFixed(2), timing.p99Us.toFixed(2)])
+  }
+  console.log(formatTable(["routes", "requests", "p50 µs", "p99 µs"], routeRows))
   console.log(`(timer floor: hrtime.bigint() pair p50 ${timerFloorUs(picks).toFixed(2)} µs, included above)`)
 }

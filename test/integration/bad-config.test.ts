@@ -2,6 +2,7 @@
 import { type AddressInfo, createServer } from "node:net"
 import { describe, expect, it, onTestFinished } from "vitest"
 import { runBalancerToExit } from "../../src/process/balancer.ts"
+import { routesFile } from "../support/routes-file.ts"
 
 describe("bad configuration", () => {
   it.concurrent.each([
@@ -35,5 +36,46 @@ describe("bad configuration", () => {
     expect(lines, exit.stderr).toHaveLength(1)
     expect(lines[0]).toContain(`127.0.0.1:${port}`)
     expect(lines[0]).toMatch(/EADDRINUSE|in use/)
+  })
+
+  it.concurrent.each([
+    [
+      "a route without its replicas",
+      "routes:\n  - name: api\n    rule: Host(`api.local`)\n",
+      /routes file .*routes\.yml: route api, replicas: give either replicas or service/,
+    ],
+    [
+      "a misspelt key",
+      "routes:\n  - name: api\n    rule: Host(`api.local`)\n    algoritm: adaptive\n    service: api\n",
+      /route api, algoritm: is unexpected, expected: "name" \| "rule"/,
+    ],
+    [
+      "a rule that does not parse",
+      "routes:\n  - name: api\n    rule: Host(`api.local`) &&\n    service: api\n",
+      /route api, rule: .*column \d+/,
+    ],
+  ])("a routes file with %s stops the program with one line naming the route and key", async (_, text, expected) => {
+    const file = routesFile(text)
+    const exit = await runBalancerToExit({ LB_ROUTES_FILE: file.path }).finally(file.remove)
+    expect(exit.code).toBe(1)
+    const lines = exit.stderr.split("\n").filter((line) => line !== "")
+    expect(lines, exit.stderr).toHaveLength(1)
+    expect(lines[0]).toMatch(expected)
+    expect(exit.stdout).not.toContain("load balancer listening")
+  })
+
+  it("a routes file that cannot be read, or one given with REPLICAS, stops the program too", async () => {
+    const missing = await runBalancerToExit({ LB_ROUTES_FILE: "/nonexistent/routes.yml" })
+    expect(missing.code).toBe(1)
+    expect(missing.stderr.trim()).toBe(
+      "swarmguard-lb: routes file /nonexistent/routes.yml: cannot be read: ENOENT",
+    )
+    const file = routesFile("routes: []\n")
+    const both = await runBalancerToExit({
+      LB_ROUTES_FILE: file.path,
+      REPLICAS: "http://127.0.0.2:9",
+    }).finally(file.remove)
+    expect(both.code).toBe(1)
+    expect(both.stderr).toMatch(/REPLICAS=.*no value when LB_ROUTES_FILE is set/)
   })
 })

@@ -68,9 +68,11 @@ describe("GET /_lb/metrics", () => {
         "algorithm",
         "replica",
         "replica_id",
+        "route",
         "status_class",
       ])
       expect(sample.labels.algorithm).toBe("round-robin")
+      expect(sample.labels.route).toBe("default")
       expect(ids).toContain(sample.labels.replica_id)
       expect(["2xx", "3xx", "4xx", "5xx", "error", "aborted"]).toContain(sample.labels.status_class)
     }
@@ -97,7 +99,9 @@ describe("GET /_lb/metrics", () => {
     for (const family of ["swarmguard_lb_active_leases", "swarmguard_lb_replica_healthy"]) {
       const rows = first.samples.filter((sample) => sample.name === family)
       expect(rows.map((row) => row.labels.replica_id).sort()).toEqual(ids)
-      for (const row of rows) expect(Object.keys(row.labels).sort()).toEqual(["replica", "replica_id"])
+      for (const row of rows) {
+        expect(Object.keys(row.labels).sort()).toEqual(["replica", "replica_id", "route"])
+      }
     }
     expect(
       first.samples.filter((s) => s.name === "swarmguard_lb_replica_healthy").every((s) => s.value === 1),

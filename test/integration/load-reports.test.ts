@@ -29,10 +29,10 @@ describe("replicas' load reports", () => {
     const exposition = (await request(`${lb.url}/_lb/metrics`)).body.toString("utf8")
     for (const replica of set.replicas) {
       expect(exposition).toContain(
-        `swarmguard_lb_replica_reported_in_flight{replica="${replica.origin}",replica_id="${replica.id}"} 3`,
+        `swarmguard_lb_replica_reported_in_flight{route="default",replica="${replica.origin}",replica_id="${replica.id}"} 3`,
       )
       expect(exposition).toContain(
-        `swarmguard_lb_replica_reported_cpu_utilization{replica="${replica.origin}",replica_id="${replica.id}"} 0.42`,
+        `swarmguard_lb_replica_reported_cpu_utilization{route="default",replica="${replica.origin}",replica_id="${replica.id}"} 0.42`,
       )
     }
   })

@@ -1,14 +1,17 @@
-/** Route matching: the highest priority first, ties in the order given, and no route when none matches. */
+/**
+ * Route matching: the highest priority first, ties in the order given, no route when none matches, and
+ * the host index choosing exactly what trying every route in order would.
+ */
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
 import { makeRouteMatcher } from "../../src/routes/route-matcher.ts"
-import { compileRule, requestFacts } from "../../src/routes/rule-match.ts"
+import { compileRule, requestFacts, requiredHosts } from "../../src/routes/rule-match.ts"
 import { parseRule } from "../../src/routes/rule-syntax.ts"
 
 const route = (name: string, rule: string, priority = rule.length) => {
   const parsed = parseRule(rule)
   if (Either.isLeft(parsed)) throw new Error(parsed.left.message)
-  return { name, priority, matches: compileRule(parsed.right) }
+  return { name, priority, matches: compileRule(parsed.right), hosts: requiredHosts(parsed.right) }
 }
 
 const nameFor = (routes: ReadonlyArray<ReturnType<typeof route>>, method: string, url: string, host = "a") =>
@@ -48,11 +51,39 @@ describe("route matcher", () => {
         index,
         priority,
         matches: () => matches,
+        hosts: undefined,
       }))
       const chosen = makeRouteMatcher(routes).match(requestFacts("GET", "/", {}))
       const matching = routes.filter((candidate) => candidate.matches())
       const top = Math.max(...matching.map((candidate) => candidate.priority))
       expect(chosen).toBe(matching.find((candidate) => candidate.priority === top))
+    },
+  )
+
+  const RULES = [
+    "Host(`a`)",
+    "Host(`A.`, `b`)",
+    "Host(`a`) && PathPrefix(`/x`)",
+    "Host(`a`) && Host(`b`)",
+    "Host(`b`) || PathPrefix(`/x`)",
+    "(Host(`a`) || Host(`c`)) && !Path(`/y`)",
+    "!Host(`a`)",
+    "PathPrefix(`/`)",
+    "Path(`/y`)",
+  ]
+
+  it.prop(
+    "with the host index, chooses what trying every route in order would",
+    [
+      fc.array(fc.tuple(fc.constantFrom(...RULES), fc.integer({ min: 0, max: 2 })), { maxLength: 10 }),
+      fc.constantFrom("a", "A:8081", "b", "c", "d", ""),
+      fc.constantFrom("/", "/x", "/x/1", "/y"),
+    ],
+    ([specs, host, path]) => {
+      const routes = specs.map(([rule, priority], i) => route(`r${i}`, rule, priority))
+      const facts = requestFacts("GET", path, host === "" ? {} : { host })
+      const linear = [...routes].sort((a, b) => b.priority - a.priority).find((r) => r.matches(facts))
+      expect(makeRouteMatcher(routes).match(facts)).toBe(linear)
     },
   )
 })

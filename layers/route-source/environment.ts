@@ -1,0 +1,33 @@
+/**
+ * The route of a balancer configured without a routes file, as it always was: every request goes to
+ * `REPLICAS` when they are given, else to the tasks of `TARGET_SERVICE`. It never changes.
+ */
+import { Effect, Layer, Stream } from "effect"
+import { LbConfig } from "../../src/Config.ts"
+import { RouteSource } from "../../src/RouteSource.ts"
+import type { RouteSpec } from "../../src/routes/route-spec.ts"
+
+export const DEFAULT_ROUTE = "default"
+
+export const layer = Layer.effect(
+  RouteSource,
+  Effect.map(LbConfig, (config) => {
+    const route: RouteSpec = {
+      name: DEFAULT_ROUTE,
+      rule: "PathPrefix(`/`)",
+      matches: () => true,
+      hosts: undefined,
+      priority: 0,
+      stripPrefix: undefined,
+      upstream:
+        config.replicas.length > 0
+          ? { _tag: "Replicas", replicas: config.replicas.map((origin) => ({ origin, weight: 1 })) }
+          : { _tag: "Service", service: config.targetService },
+      weight: 1,
+      algorithm: undefined,
+      affinity: undefined,
+      healthPath: undefined,
+    }
+    return { initial: { routes: [route], source: "environment" }, changes: Stream.empty }
+  }),
+)
