@@ -3,6 +3,7 @@ import { Context, Effect, Layer } from "effect"
 import { Algorithm } from "./domain/Algorithm.ts"
 import { ConfigInvalid } from "./domain/ConfigInvalid.ts"
 import {
+  atLeastOne,
   boolean,
   fraction,
   HostAndPort,
@@ -22,12 +23,15 @@ import {
   urlPath,
   variable,
 } from "./env.ts"
+import { AFFINITY_EXPECTED, type Affinity, affinityOf, isAffinityText } from "./routes/route-spec.ts"
 
 export interface LbConfigShape {
   readonly listenHost: string
   readonly listenPort: number
   readonly algorithm: Algorithm
   readonly targetService: string
+  /** The route whose services read this configuration: `default` for the balancer's own. */
+  readonly routeName: string
   readonly targetPort: number
   readonly network: string
   /** Static replica origins; when non-empty they replace discovery through the agents. */
@@ -49,6 +53,10 @@ export interface LbConfigShape {
   readonly leaseCountWeight: number
   readonly networkCapacityMbps: number
   readonly fallbackEnabled: boolean
+  /** How requests stay on one replica; undefined: they do not. A route's own setting comes first. */
+  readonly affinity: Affinity | undefined
+  /** A bound replica takes a request only while it would hold at most this many times its share. */
+  readonly affinityLoadFactor: number
   /** Time constant of `adaptive`'s latency estimates. */
   readonly adaptiveDecayMs: number
   /** `adaptive` counts a replica hot above this quantile of the candidates' in-flight counts. */
@@ -102,6 +110,17 @@ export interface LbConfigShape {
   readonly logEveryNRequests: number
 }
 
+/** The name of the one route of a balancer configured without a routes file. */
+export const DEFAULT_ROUTE = "default"
+
+const affinityVariable = Effect.flatMap(variable("AFFINITY", optionalText, ""), (text) =>
+  text === ""
+    ? Effect.succeed(undefined)
+    : isAffinityText(text)
+      ? Effect.succeed(affinityOf(text))
+      : Effect.fail(new ConfigInvalid({ variable: "AFFINITY", value: text, expected: AFFINITY_EXPECTED })),
+)
+
 const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* () {
   const cacheTtlMs = yield* variable("CACHE_TTL", seconds, "1")
   const config: LbConfigShape = {
@@ -109,6 +128,7 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     listenPort: yield* variable("LB_PORT", port, "8081"),
     algorithm: yield* variable("LB_ALGORITHM", oneOf(Algorithm), "lease"),
     targetService: yield* variable("TARGET_SERVICE", nonEmptyText, "web-stress"),
+    routeName: DEFAULT_ROUTE,
     targetPort: yield* variable("TARGET_PORT", port, "8080"),
     network: yield* variable("LB_NETWORK", nonEmptyText, "swarmguard-net"),
     replicas: yield* variable("REPLICAS", list(HttpOrigin, "comma-separated http://host:port URLs"), ""),
@@ -131,6 +151,8 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     leaseCountWeight: yield* variable("LEASE_COUNT_WEIGHT", nonNegativeNumber, "10.0"),
     networkCapacityMbps: yield* variable("NETWORK_CAPACITY_MBPS", positiveNumber, "100"),
     fallbackEnabled: yield* variable("FALLBACK_ENABLED", boolean, "true"),
+    affinity: yield* affinityVariable,
+    affinityLoadFactor: yield* variable("AFFINITY_LOAD_FACTOR", atLeastOne, "1.5"),
     adaptiveDecayMs: yield* variable("ADAPTIVE_DECAY", seconds, "5"),
     adaptiveHotQuantile: yield* variable("ADAPTIVE_HOT_QUANTILE", fraction, "0.75"),
     adaptiveCpuWeight: yield* variable("ADAPTIVE_CPU_WEIGHT", nonNegativeNumber, "0.5"),

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from "node:http"
 import { Context } from "effect"
+import type { AffinityShape } from "./Affinity.ts"
 import type { Algorithm } from "./domain/Algorithm.ts"
 import type { MetricsSourceShape } from "./MetricsSource.ts"
 import type { OutlierDetectorShape } from "./OutlierDetector.ts"
@@ -22,6 +23,7 @@ export interface Cluster {
   readonly pool: ReplicaPoolShape
   readonly stats: RoutingStatsShape
   readonly outliers: OutlierDetectorShape
+  readonly affinity: AffinityShape
   /** The path the replica is sent: the request's, less the route's `strip-prefix`. */
   readonly upstreamPath: (url: string) => string
 }

@@ -4,6 +4,7 @@
  */
 import { performance } from "node:perf_hooks"
 import { Context, Effect, FiberSet, Layer } from "effect"
+import { Affinity } from "./Affinity.ts"
 import { Attempt, type AttemptContext, type Refusal, type Try } from "./Attempt.ts"
 import { LbConfig } from "./Config.ts"
 import type { Endpoint } from "./Endpoint.ts"
@@ -22,8 +23,11 @@ export interface RouterShape {
    * request adds its share to the retry budget.
    */
   readonly arrived: (kind: "request" | "upgrade") => void
-  /** Chooses an endpoint and takes its lease; a refusal is counted as a failure. */
-  readonly route: (tried: Try) => Attempt | Refusal
+  /**
+   * Chooses an endpoint and takes its lease; a refusal is counted as a failure. A first try with an
+   * affinity `key` goes where the key binds it while that endpoint may take it (`Affinity.pick`).
+   */
+  readonly route: (tried: Try, key?: string) => Attempt | Refusal
   /** A request refused before routing (a declared body too large). */
   readonly refused: (kind: FailureKind) => void
 }
@@ -40,6 +44,7 @@ export class Router extends Context.Tag("swarmguard/Router")<Router, RouterShape
       const selector = yield* Selector
       const leases = yield* LeaseStore
       const stats = yield* RoutingStats
+      const affinity = yield* Affinity
       // Logs are written from the data plane, outside any fiber: through this layer's runtime.
       const run = yield* FiberSet.makeRuntime<never>()
       const log = (message: string, annotations: Record<string, unknown>) => {
@@ -55,7 +60,7 @@ export class Router extends Context.Tag("swarmguard/Router")<Router, RouterShape
         return { status: 503, body: { error, message } }
       }
 
-      const route = (tried: Try): Attempt | Refusal => {
+      const route = (tried: Try, key?: string): Attempt | Refusal => {
         const candidates = pool.candidates()
         const { panic } = candidates
         const choice =
@@ -69,7 +74,12 @@ export class Router extends Context.Tag("swarmguard/Router")<Router, RouterShape
         if (choice.endpoints.length === 0)
           return refuse("no_replica", `no replica of ${service} is known yet`)
         const started = performance.now()
-        const decision = selector.pick(choice)
+        const bound =
+          key === undefined || tried._tag === "Retry" ? undefined : affinity.pick(key, choice.endpoints)
+        const decision =
+          bound === undefined
+            ? selector.pick(choice)
+            : { endpoint: bound, score: undefined, freshMetrics: undefined, fallback: false }
         const routingTimeMs = performance.now() - started
         if (decision === undefined) {
           return refuse(

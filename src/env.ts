@@ -54,6 +54,8 @@ export const nonNegativeNumber: VariableType<number> = numberWhere("a number of 
 
 export const positiveNumber: VariableType<number> = numberWhere("a number greater than 0", (n) => n > 0)
 
+export const atLeastOne: VariableType<number> = numberWhere("a number of 1 or more", (n) => n >= 1)
+
 export const fraction: VariableType<number> = numberWhere("a number from 0 to 1", (n) => n >= 0 && n <= 1)
 
 export const percent: VariableType<number> = numberWhere("a number from 0 to 100", (n) => n >= 0 && n <= 100)

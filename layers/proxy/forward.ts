@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Readable } from "node:stream"
 import type { Dispatcher, Pool } from "undici"
+import type { AffinityShape } from "../../src/Affinity.ts"
 import { type Attempt, FIRST_FINAL, FIRST_RETRYABLE, type Refusal } from "../../src/Attempt.ts"
 import type { Endpoint } from "../../src/Endpoint.ts"
 import { isAttempt } from "../../src/Router.ts"
@@ -58,8 +59,10 @@ export const forward = (context: ForwardContext, req: IncomingMessage, res: Serv
     : limit > 0 && req.headers["content-length"] === undefined
       ? limitBody(req, limit)
       : req
-  const request = { req, res, path, headers, body }
-  dispatch(context, request, router.route(retryable ? FIRST_RETRYABLE : FIRST_FINAL))
+  const { affinity } = cluster
+  const key = affinity.keyOf(req)
+  const request = { req, res, path, headers, body, affinity, key }
+  dispatch(context, request, router.route(retryable ? FIRST_RETRYABLE : FIRST_FINAL, key))
 }
 
 /** What every try of one request sends. */
@@ -68,6 +71,9 @@ interface Request {
   readonly res: ServerResponse
   /** The path sent to the replica (the route may strip a prefix). */
   readonly path: string
+  readonly affinity: AffinityShape
+  /** What binds the request to a replica (a cookie's value, a hashed key), if anything does. */
+  readonly key: string | undefined
   readonly headers: Array<string>
   readonly body: Readable | null
 }
@@ -150,6 +156,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.resume = resume
     this.attempt.respond(statusCode)
     const headers = forwardResponseHeaders(rawHeaders, this.attempt, this.context.forwardLoadReports)
+    const { affinity, key } = this.request
+    const cookie = affinity.setCookie(key, this.attempt.endpoint)
+    if (cookie !== undefined) headers.push("set-cookie", cookie)
     this.request.res.writeHead(statusCode, statusMessage ?? "", headers)
     // Node sends stored headers with the first body write. Usually that chunk arrives in the same
     // tick; a replica that answers headers first and body later (long poll, event stream) must not

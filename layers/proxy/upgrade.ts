@@ -97,7 +97,7 @@ export const upgrade = (
     return
   }
   // An upgrade is never retried: the handshake may have started something on the replica.
-  const routed = router.route(FIRST_FINAL)
+  const routed = router.route(FIRST_FINAL, cluster.affinity.keyOf(req))
   if (!isAttempt(routed)) {
     answer(socket, routed.status, routed.body)
     return

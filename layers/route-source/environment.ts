@@ -3,11 +3,9 @@
  * `REPLICAS` when they are given, else to the tasks of `TARGET_SERVICE`. It never changes.
  */
 import { Effect, Layer, Stream } from "effect"
-import { LbConfig } from "../../src/Config.ts"
+import { DEFAULT_ROUTE, LbConfig } from "../../src/Config.ts"
 import { RouteSource } from "../../src/RouteSource.ts"
 import type { RouteSpec } from "../../src/routes/route-spec.ts"
-
-export const DEFAULT_ROUTE = "default"
 
 export const layer = Layer.effect(
   RouteSource,

@@ -20,6 +20,7 @@ import {
   Scope,
   Stream,
 } from "effect"
+import { Affinity } from "../../src/Affinity.ts"
 import type { AgentReports } from "../../src/AgentReports.ts"
 import { LbConfig, type LbConfigShape } from "../../src/Config.ts"
 import { Discovery } from "../../src/Discovery.ts"
@@ -34,6 +35,7 @@ import { RoutingStats } from "../../src/RoutingStats.ts"
 import { makeRouteMatcher, type RouteMatcher } from "../../src/routes/route-matcher.ts"
 import type { RouteSpec } from "../../src/routes/route-spec.ts"
 import { requestFacts } from "../../src/routes/rule-match.ts"
+import { affinityLayer } from "../affinity/registry.ts"
 import { layer as agentReportsLayer } from "../agent-reports/http.ts"
 import { layer as agentDiscoveryLayer } from "../discovery/agents.ts"
 import { makeStaticDiscovery, type StaticDiscovery } from "../discovery/static.ts"
@@ -49,7 +51,13 @@ const selectorLayer = Layer.unwrapEffect(Effect.map(LbConfig, (config) => select
 /** One route's services, given its discovery and metrics: the rules on its pool, and its router. */
 const clusterLayer = Router.layer.pipe(
   Layer.provideMerge(
-    Layer.mergeAll(httpHealthLayer, consecutiveOutliersLayer, RoutingStats.layer, selectorLayer),
+    Layer.mergeAll(
+      httpHealthLayer,
+      consecutiveOutliersLayer,
+      RoutingStats.layer,
+      selectorLayer,
+      affinityLayer,
+    ),
   ),
   Layer.provideMerge(ReplicaPool.layer),
 )
@@ -66,6 +74,7 @@ interface Core {
   readonly pool: ReplicaPoolShape
   readonly stats: Cluster["stats"]
   readonly outliers: Cluster["outliers"]
+  readonly affinity: Cluster["affinity"]
   /** For a route that lists its replicas. */
   readonly replicas: StaticDiscovery | undefined
 }
@@ -90,8 +99,10 @@ const clusterKey = (route: RouteSpec): string =>
 /** The balancer's configuration as one route's services read it. */
 const routeConfig = (config: LbConfigShape, route: RouteSpec): LbConfigShape => ({
   ...config,
+  routeName: route.name,
   algorithm: route.algorithm ?? config.algorithm,
   healthCheckPath: route.healthPath ?? config.healthCheckPath,
+  affinity: route.affinity ?? config.affinity,
   targetService: route.upstream._tag === "Service" ? route.upstream.service : route.name,
 })
 
@@ -139,6 +150,7 @@ export const layer = Layer.scoped(
           pool: Context.get(built, ReplicaPool),
           stats: Context.get(built, RoutingStats),
           outliers: Context.get(built, OutlierDetector),
+          affinity: Context.get(built, Affinity),
           replicas,
         }
         return core
@@ -191,6 +203,7 @@ export const layer = Layer.scoped(
             pool: core.pool,
             stats: core.stats,
             outliers: core.outliers,
+            affinity: core.affinity,
             upstreamPath: upstreamPathOf(route.stripPrefix),
           })
         }

@@ -73,14 +73,16 @@ const AlgorithmName = Schema.String.pipe(
   Schema.filter((text): text is Algorithm => (ALGORITHMS as ReadonlyArray<string>).includes(text)),
   Schema.annotations({ message: () => `expected one of ${ALGORITHMS.join(", ")}` }),
 )
+export const isAffinityText = (text: string): boolean =>
+  text === "cookie" ||
+  text === "hash:ip" ||
+  (text.startsWith("hash:") && HTTP_TOKEN.test(text.slice("hash:".length)))
+
+export const AFFINITY_EXPECTED = "cookie, hash:ip or hash:<header name>"
+
 const AffinityText = Schema.String.pipe(
-  Schema.filter(
-    (text) =>
-      text === "cookie" ||
-      text === "hash:ip" ||
-      (text.startsWith("hash:") && HTTP_TOKEN.test(text.slice("hash:".length))),
-  ),
-  Schema.annotations({ message: () => "expected cookie, hash:ip or hash:<header name>" }),
+  Schema.filter(isAffinityText),
+  Schema.annotations({ message: () => `expected ${AFFINITY_EXPECTED}` }),
 )
 
 /** A route as written, before its rule is parsed: the shape routes files and labels share. */
@@ -100,7 +102,8 @@ export const RouteInput = Schema.Struct({
 })
 export type RouteInput = typeof RouteInput.Type
 
-const affinityOf = (text: string): Affinity =>
+/** The affinity `text` names; `isAffinityText(text)` must hold. */
+export const affinityOf = (text: string): Affinity =>
   text === "cookie"
     ? { _tag: "Cookie" }
     : text === "hash:ip"

@@ -222,4 +222,61 @@ routes:
       async () => (await get(lb.url, "/", "x")).body.replica === "replica-2",
     )
   })
+
+  it("cookie affinity: 1,000 requests stay on one replica, and move within one request when it dies", async () => {
+    const { lb } = await start(`
+routes:
+  - name: shop
+    rule: PathPrefix(\`/\`)
+    algorithm: round-robin
+    affinity: cookie
+    replicas: [${origin(0)}, ${origin(1)}, ${origin(2)}]
+`)
+    const first = await request(`${lb.url}/cart`)
+    const setCookie = String(first.headers["set-cookie"])
+    expect(setCookie).toMatch(/^sg_shop=[0-9a-f]{16}; Path=\/; HttpOnly; SameSite=Lax$/)
+    const cookie = setCookie.split(";")[0]!
+    const pinned = json<Echo>(first).replica
+    const { shares, failures } = await drive(lb.url, { requests: 1_000, concurrency: 4, headers: { cookie } })
+    expect(failures).toEqual([])
+    expect(shares).toEqual({ [pinned]: 1_000 })
+
+    const replica = set.replicas.find((candidate) => candidate.name === pinned)!
+    await replica.stop()
+    onTestFinished(() => replica.restart())
+    // The very next request is answered elsewhere, and the cookie is renewed for where it went.
+    const moved = await request(`${lb.url}/cart`, { headers: { cookie } })
+    expect(moved.status).toBe(200)
+    const movedTo = json<Echo>(moved).replica
+    expect(movedTo).not.toBe(pinned)
+    const renewed = String(moved.headers["set-cookie"]).split(";")[0]!
+    expect(renewed).not.toBe(cookie)
+    const after = await drive(lb.url, { requests: 200, concurrency: 4, headers: { cookie: renewed } })
+    expect(after.failures).toEqual([])
+    expect(after.shares).toEqual({ [movedTo]: 200 })
+  })
+
+  it("hash affinity: each key stays on one replica, and the keys spread over the replicas", async () => {
+    const { lb } = await start(`
+routes:
+  - name: users
+    rule: PathPrefix(\`/\`)
+    affinity: hash:X-User
+    replicas: [${origin(0)}, ${origin(1)}, ${origin(2)}]
+`)
+    const owners = new Map<string, Set<string>>()
+    for (let round = 0; round < 5; round++) {
+      for (let user = 0; user < 30; user++) {
+        const reply = await request(`${lb.url}/profile`, { headers: { "x-user": `user-${user}` } })
+        expect(reply.status).toBe(200)
+        expect(reply.headers["set-cookie"]).toBeUndefined()
+        const seen = owners.get(`user-${user}`) ?? new Set()
+        seen.add(json<Echo>(reply).replica)
+        owners.set(`user-${user}`, seen)
+      }
+    }
+    for (const [user, seen] of owners) expect(seen.size, user).toBe(1)
+    const used = new Set([...owners.values()].flatMap((seen) => [...seen]))
+    expect(used.size).toBe(3)
+  })
 })

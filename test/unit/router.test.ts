@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
+import { affinityLayer } from "../../layers/affinity/registry.ts"
 import { layer as memoryLeaseLayer } from "../../layers/lease-store/memory.ts"
 import { layer as consecutiveOutliersLayer } from "../../layers/outlier-detector/consecutive.ts"
 import { selectorLayers } from "../../layers/selector/registry.ts"
@@ -58,6 +59,7 @@ const setup = ({
         RoutingStats.layer,
         consecutiveOutliersLayer,
         health,
+        affinityLayer,
       ),
     ),
     Layer.provideMerge(ReplicaPool.layer),
