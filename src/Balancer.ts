@@ -5,12 +5,26 @@ import { layer as memoryLeaseLayer } from "../layers/lease-store/memory.ts"
 import { layer as proxyLayer } from "../layers/proxy/node-undici.ts"
 import { layer as environmentRoutesLayer } from "../layers/route-source/environment.ts"
 import { layer as fileRoutesLayer } from "../layers/route-source/file.ts"
+import { layer as labelRoutesLayer, type ServicesUnavailable } from "../layers/route-source/swarm-labels.ts"
 import { layer as routeTableLayer } from "../layers/route-table/clusters.ts"
 import { LbConfig } from "./Config.ts"
+import type { RouteSource } from "./RouteSource.ts"
+import type { RoutesFileInvalid } from "./routes/routes-file.ts"
 
-/** `LB_ROUTES_FILE` names the routes; without it, the one route of `REPLICAS` or `TARGET_SERVICE`. */
+/**
+ * Swarm service labels (`ROUTES_FROM_LABELS`) or a routes file (`LB_ROUTES_FILE`) name the routes;
+ * without either, the one route of `REPLICAS` or `TARGET_SERVICE`.
+ */
 const routeSourceLayer = Layer.unwrapEffect(
-  Effect.map(LbConfig, (config) => (config.routesFile !== "" ? fileRoutesLayer : environmentRoutesLayer)),
+  Effect.map(
+    LbConfig,
+    (config): Layer.Layer<RouteSource, RoutesFileInvalid | ServicesUnavailable, LbConfig> =>
+      config.routesFromLabels
+        ? labelRoutesLayer
+        : config.routesFile !== ""
+          ? fileRoutesLayer
+          : environmentRoutesLayer,
+  ),
 )
 
 /**

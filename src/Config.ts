@@ -1,5 +1,6 @@
 /** The balancer's configuration: every environment variable, decoded and checked once at start. */
 import { Context, Effect, Layer } from "effect"
+import { dockerHostVariable } from "../agent/docker/connection.ts"
 import { Algorithm } from "./domain/Algorithm.ts"
 import { ConfigInvalid } from "./domain/ConfigInvalid.ts"
 import {
@@ -38,7 +39,10 @@ export interface LbConfigShape {
   readonly replicas: ReadonlyArray<string>
   /** The routes file; empty: one route, to `REPLICAS` or `TARGET_SERVICE`. */
   readonly routesFile: string
-  /** How often the routes file is read again for changes. */
+  /** Routes from Swarm service labels, read from the Engine at `dockerHost` (a manager's). */
+  readonly routesFromLabels: boolean
+  readonly dockerHost: string
+  /** How often the routes file (or the services' labels) is read again for changes. */
   readonly routesPollIntervalMs: number
   readonly workerNodes: ReadonlyArray<string>
   readonly metricsPort: number
@@ -133,6 +137,8 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     network: yield* variable("LB_NETWORK", nonEmptyText, "swarmguard-net"),
     replicas: yield* variable("REPLICAS", list(HttpOrigin, "comma-separated http://host:port URLs"), ""),
     routesFile: yield* variable("LB_ROUTES_FILE", optionalText, ""),
+    routesFromLabels: yield* variable("ROUTES_FROM_LABELS", boolean, "false"),
+    dockerHost: yield* dockerHostVariable,
     routesPollIntervalMs: yield* variable("ROUTES_POLL_INTERVAL", seconds, "1"),
     workerNodes: yield* variable(
       "WORKER_NODES",
@@ -185,11 +191,18 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     forwardLoadReports: yield* variable("FORWARD_LOAD_REPORTS", boolean, "false"),
     logEveryNRequests: yield* variable("LOG_EVERY_N_REQUESTS", nonNegativeInteger, "100"),
   }
-  if (config.routesFile !== "" && config.replicas.length > 0) {
+  if (config.routesFromLabels && config.routesFile !== "") {
+    return yield* new ConfigInvalid({
+      variable: "LB_ROUTES_FILE",
+      value: config.routesFile,
+      expected: "no value when ROUTES_FROM_LABELS is true: routes come from one source",
+    })
+  }
+  if ((config.routesFile !== "" || config.routesFromLabels) && config.replicas.length > 0) {
     return yield* new ConfigInvalid({
       variable: "REPLICAS",
       value: config.replicas.join(","),
-      expected: "no value when LB_ROUTES_FILE is set: the routes file lists each route's replicas",
+      expected: "no value when LB_ROUTES_FILE or ROUTES_FROM_LABELS is set: each route names its replicas",
     })
   }
   return config

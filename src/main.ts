@@ -2,6 +2,7 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Layer } from "effect"
 import { ListenFailed } from "../layers/proxy/node-undici.ts"
+import { ServicesUnavailable } from "../layers/route-source/swarm-labels.ts"
 import { BalancerLayer } from "./Balancer.ts"
 import { LbConfig } from "./Config.ts"
 import { ConfigInvalid } from "./domain/ConfigInvalid.ts"
@@ -11,5 +12,5 @@ import { RoutesFileInvalid } from "./routes/routes-file.ts"
 launch(
   "swarmguard-lb",
   BalancerLayer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(LbConfig.layer)),
-  [ConfigInvalid, ListenFailed, RoutesFileInvalid],
+  [ConfigInvalid, ListenFailed, RoutesFileInvalid, ServicesUnavailable],
 )

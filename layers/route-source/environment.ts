@@ -20,7 +20,7 @@ export const layer = Layer.effect(
       upstream:
         config.replicas.length > 0
           ? { _tag: "Replicas", replicas: config.replicas.map((origin) => ({ origin, weight: 1 })) }
-          : { _tag: "Service", service: config.targetService },
+          : { _tag: "Service", service: config.targetService, port: undefined },
       weight: 1,
       algorithm: undefined,
       affinity: undefined,

@@ -104,6 +104,7 @@ const routeConfig = (config: LbConfigShape, route: RouteSpec): LbConfigShape => 
   healthCheckPath: route.healthPath ?? config.healthCheckPath,
   affinity: route.affinity ?? config.affinity,
   targetService: route.upstream._tag === "Service" ? route.upstream.service : route.name,
+  targetPort: (route.upstream._tag === "Service" ? route.upstream.port : undefined) ?? config.targetPort,
 })
 
 const POLL_DRAINED = Schedule.spaced(Duration.millis(100))

@@ -23,7 +23,12 @@ export interface WeightedOrigin {
 /** Where a route's requests go: replicas listed by address, or the tasks of a Swarm service. */
 export type Upstream =
   | { readonly _tag: "Replicas"; readonly replicas: ReadonlyArray<WeightedOrigin> }
-  | { readonly _tag: "Service"; readonly service: string }
+  | {
+      readonly _tag: "Service"
+      readonly service: string
+      /** The tasks' port; unset: `TARGET_PORT`. */
+      readonly port: number | undefined
+    }
 
 export interface RouteSpec {
   readonly name: string
@@ -95,6 +100,12 @@ export const RouteInput = Schema.Struct({
     Schema.Array(Schema.Union(Origin, Schema.Struct({ url: Origin, weight: Schema.optional(Weight) }))),
   ),
   service: Schema.optional(Name),
+  port: Schema.optional(
+    Schema.Number.pipe(
+      Schema.filter((n) => Number.isInteger(n) && n >= 1 && n <= 65535),
+      Schema.annotations({ message: () => "expected a TCP port from 1 to 65535" }),
+    ),
+  ),
   weight: Schema.optional(Weight),
   algorithm: Schema.optional(AlgorithmName),
   affinity: Schema.optional(AffinityText),
@@ -118,10 +129,13 @@ export const routeSpecOf = (input: RouteInput): Either.Either<RouteSpec, RoutePr
   if ((input.replicas === undefined) === (input.service === undefined)) {
     return problem("replicas", "give either replicas or service, not both or neither")
   }
+  if (input.port !== undefined && input.service === undefined) {
+    return problem("port", "is the port of a service's tasks; each replica's URL has its own")
+  }
   const weight = input.weight ?? 1
   const upstream: Upstream =
     input.service !== undefined
-      ? { _tag: "Service", service: input.service }
+      ? { _tag: "Service", service: input.service, port: input.port }
       : {
           _tag: "Replicas",
           replicas: input.replicas!.map((entry) =>

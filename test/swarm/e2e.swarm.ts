@@ -3,6 +3,7 @@
  * real stack, traffic only through the balancer (127.0.0.1:8081) and the agent (127.0.0.1:8082).
  * The tests run in order and build on each other (stress → metrics algorithm → scale → kill → roll).
  */
+import { request as httpRequest } from "node:http"
 import { setTimeout as sleep } from "node:timers/promises"
 import { afterAll, describe, expect, it } from "vitest"
 import {
@@ -34,9 +35,42 @@ const phase = async <A>(name: string, body: () => Promise<A>): Promise<A> => {
   }
 }
 
+/** Services the labels phase creates beside the stack, removed at the end whatever happens. */
+const LABELLED = ["sg-e2e-blue", "sg-e2e-green"] as const
+
 afterAll(async () => {
   if (stressed !== undefined) await execGet(stressed, "/stress/stop").catch(() => undefined)
+  await docker("service", "rm", ...LABELLED).catch(() => undefined)
 })
+
+/** GET through the balancer with a Host header of our choosing; the answering container's hostname. */
+const answeredFor = (host: string): Promise<{ status: number; hostname: string }> =>
+  new Promise((resolve, reject) => {
+    const req = httpRequest(`${LB}/whoami`, { headers: { host }, agent: false, timeout: 10_000 }, (res) => {
+      let text = ""
+      res.on("data", (chunk: Buffer) => {
+        text += chunk.toString("utf8")
+      })
+      res.on("end", () => {
+        let hostname = "?"
+        try {
+          hostname = (JSON.parse(text) as { hostname?: string }).hostname ?? "?"
+        } catch {}
+        resolve({ status: res.statusCode ?? 0, hostname })
+      })
+    })
+    req.on("timeout", () => req.destroy(new Error(`no answer for Host ${host}`)))
+    req.on("error", reject)
+    req.end()
+  })
+
+/** The short ids (= hostnames) of a service's running containers. */
+const containersOf = async (service: string): Promise<ReadonlySet<string>> =>
+  new Set(
+    (await docker("ps", "--filter", `label=com.docker.swarm.service.name=${service}`, "--format", "{{.ID}}"))
+      .split("\n")
+      .filter((line) => line !== ""),
+  )
 
 describe("SwarmGuard on Docker Swarm", () => {
   it("routes requests through the balancer to all 3 replicas", () =>
@@ -218,5 +252,102 @@ describe("SwarmGuard on Docker Swarm", () => {
       ).toEqual([])
       expect(result.ok).toBeGreaterThan(100)
       expect(result.failed).toBe(0)
+    }))
+
+  it("labelled services get only their own traffic, and --label-add reroutes without a restart", () =>
+    phase("labels", async () => {
+      const image = await docker(
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        WEB,
+      )
+      const [blue, green] = LABELLED
+      for (const [service, host] of [
+        [blue, "blue.test"],
+        [green, "green.test"],
+      ] as const) {
+        await docker(
+          "service",
+          "create",
+          "--detach",
+          "--quiet",
+          "--name",
+          service,
+          "--network",
+          "swarmguard-net",
+          "--endpoint-mode",
+          "dnsrr",
+          "--limit-cpu",
+          "0.25",
+          "--env",
+          "PORT=8080",
+          "--label",
+          "swarmguard.enable=true",
+          "--label",
+          `swarmguard.rule=Host(\`${host}\`)`,
+          "--label",
+          "swarmguard.port=8080",
+          "--label",
+          "swarmguard.algorithm=round-robin",
+          image,
+        )
+      }
+      type RoutesView = { routes: ReadonlyArray<{ name: string; rule: string; replicas_healthy: number }> }
+      await waitFor(
+        "the balancer routing both labelled services",
+        async () => {
+          const { routes } = await getJson<RoutesView>(`${LB}/_lb/routes`)
+          const ready = LABELLED.every((name) =>
+            routes.some((r) => r.name === name && r.replicas_healthy === 1),
+          )
+          return ready ? routes : undefined
+        },
+        90_000,
+        500,
+      )
+      const blueIds = await containersOf(blue)
+      const greenIds = await containersOf(green)
+      for (const [host, own] of [
+        ["blue.test", blueIds],
+        ["green.test", greenIds],
+      ] as const) {
+        for (let i = 0; i < 20; i++) {
+          const { status, hostname } = await answeredFor(host)
+          expect(status, host).toBe(200)
+          expect(own.has(hostname), `${host} answered by ${hostname}`).toBe(true)
+        }
+      }
+      // Any other host still reaches web-stress, through its catch-all label.
+      const web = new Set((await webContainers()).map((id) => id.slice(0, 12)))
+      expect(web.has((await answeredFor("other.test")).hostname)).toBe(true)
+
+      const restartsBefore = await docker("service", "ps", "-q", green)
+      const changedAt = Date.now()
+      await docker(
+        "service",
+        "update",
+        "--detach",
+        "--quiet",
+        "--label-add",
+        "swarmguard.rule=Host(`teal.test`)",
+        green,
+      )
+      const moved = await waitFor(
+        "teal.test routed to the green service",
+        async () => {
+          const { status, hostname } = await answeredFor("teal.test")
+          return status === 200 && greenIds.has(hostname) ? Date.now() - changedAt : undefined
+        },
+        30_000,
+        250,
+      )
+      log(`  --label-add applied in ${(moved / 1000).toFixed(1)} s`)
+      expect(moved).toBeLessThan(10_000)
+      // green.test no longer matches green's rule; it falls to web-stress's catch-all.
+      expect(greenIds.has((await answeredFor("green.test")).hostname)).toBe(false)
+      // A label update restarts nothing: the same task, and the balancer kept running.
+      expect(await docker("service", "ps", "-q", green)).toBe(restartsBefore)
     }))
 })

@@ -89,8 +89,7 @@ describe("bounded load", () => {
 const request = (headers: Record<string, string>, remoteAddress = "10.0.0.7") =>
   ({ headers, socket: { remoteAddress } }) as unknown as IncomingMessage
 
-const affinityWith = (env: Record<string, string>) =>
-  affinityLayer.pipe(Layer.provide(configLayer(env)))
+const affinityWith = (env: Record<string, string>) => affinityLayer.pipe(Layer.provide(configLayer(env)))
 
 describe("cookie affinity", () => {
   it("reads its cookie among others, and only its own", () => {

@@ -104,7 +104,7 @@ describe("routes file", () => {
       ],
       [
         "routes:\n  - { name: api, rule: 'Path(`/`)', service: a, algoritm: lease }",
-        'route api, algoritm: is unexpected, expected: "name" | "rule" | "priority" | "strip-prefix" | "replicas" | "service" | "weight" | "algorithm" | "affinity" | "health-path"',
+        'route api, algoritm: is unexpected, expected: "name" | "rule" | "priority" | "strip-prefix" | "replicas" | "service" | "port" | "weight" | "algorithm" | "affinity" | "health-path"',
       ],
       ["routes:\n  - { rule: 'Path(`/`)', service: a }", "route #1, name: is missing"],
       [
