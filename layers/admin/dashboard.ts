@@ -9,6 +9,7 @@ const STYLE = `
 *{box-sizing:border-box}
 body{margin:0;padding:20px 24px;background:var(--bg);color:var(--ink);font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 header{display:flex;align-items:baseline;gap:16px;margin-bottom:16px}
+#route{font:inherit;padding:2px 6px}
 h1{font-size:20px;margin:0}
 #status{padding:3px 10px;border-radius:12px;font-size:13px;background:var(--line)}
 #status[data-state=live]{background:#dcf2e3;color:var(--ok)}
@@ -52,11 +53,14 @@ const el = (tag, cls, parent) => {
 const svg = (tag, parent) => parent.appendChild(document.createElementNS("http://www.w3.org/2000/svg", tag));
 const set = (node, text, cls) => { node.textContent = text; if (cls !== undefined) node.className = cls; };
 
-function rowFor(id) {
-  let row = rows.get(id);
+// A replica in two routes has an endpoint, and a row, in each.
+function rowFor(route, id) {
+  const key = route + "/" + id;
+  let row = rows.get(key);
   if (row) return row;
   const tr = document.createElement("tr");
   tr.dataset.id = id;
+  tr.dataset.route = route;
   const cell = (cls) => el("td", cls, tr);
   const two = (cls) => { const td = cell(cls); return [el("div", "", td), el("div", "sub", td)]; };
   const [name, idText] = two("replica");
@@ -76,7 +80,7 @@ function rowFor(id) {
   const score = cell("score n");
   const reportedRif = cell("reported-rif n"), reportedCpu = cell("reported-cpu n"), reportAge = cell("report-age n");
   row = { tr, name, idText, node, health, error, leases, rate, area, line, cpu, memory, network, age, fresh, score, reportedRif, reportedCpu, reportAge, picks: null, at: 0, points: [] };
-  rows.set(id, row);
+  rows.set(key, row);
   return row;
 }
 
@@ -88,11 +92,34 @@ function draw(row, now, max) {
   row.area.setAttribute("d", line ? line + "L" + x(row.points[row.points.length - 1].at) + " " + H + "L" + x(row.points[0].at) + " " + H + "Z" : "");
 }
 
+/** With more than one route, a selector narrows the page to one; its choice survives reloads of the routes. */
+function chooseRoute(metrics) {
+  const select = $("route");
+  const names = Object.keys(metrics.routes || {}).sort();
+  select.hidden = names.length < 2;
+  const wanted = ["", ...names];
+  if ([...select.options].map((o) => o.value).join("\\n") !== wanted.join("\\n")) {
+    const kept = select.value;
+    select.replaceChildren(...wanted.map((name) => {
+      const option = document.createElement("option");
+      option.value = name;
+      option.textContent = name === "" ? "all routes (" + names.length + ")" : "route " + name;
+      return option;
+    }));
+    select.value = wanted.includes(kept) ? kept : "";
+  }
+  return names.length < 2 ? "" : select.value;
+}
+
 function render(metrics, replicas, health, now) {
-  set($("algorithm"), metrics.algorithm);
-  set($("total-requests"), num(metrics.total_requests, 0));
-  set($("rps"), num(metrics.requests_per_second, 1));
-  set($("healthy"), health.replicas_healthy + " / " + health.replicas_known);
+  const route = chooseRoute(metrics);
+  const own = route === "" ? metrics : metrics.routes[route];
+  set($("algorithm"), own.algorithm);
+  set($("total-requests"), num(own.total_requests, 0));
+  set($("rps"), num(own.requests_per_second, 1));
+  const shown = route === "" ? replicas : replicas.filter((r) => r.route === route);
+  const healthy = route === "" ? health.replicas_healthy : shown.filter((r) => r.healthy).length;
+  set($("healthy"), healthy + " / " + (route === "" ? health.replicas_known : shown.length));
   set($("active-leases"), num(metrics.leases.active, 0));
   set($("fallbacks"), num(metrics.fallback_decisions, 0));
   set($("panics"), num(metrics.panic_decisions, 0), metrics.panic_decisions > 0 ? "bad" : "");
@@ -100,9 +127,9 @@ function render(metrics, replicas, health, now) {
   set($("routing-time"), num(metrics.avg_routing_time_ms * 1000, 1) + " \\u00b5s");
   const seen = new Set();
   const body = $("replicas");
-  for (const r of replicas) {
-    seen.add(r.id);
-    const row = rowFor(r.id);
+  for (const r of shown) {
+    const row = rowFor(r.route, r.id);
+    seen.add(row);
     // Picks per second come from the counter's growth between two polls; a drop means a restart.
     if (row.picks !== null && r.picks >= row.picks && now > row.at) {
       row.points.push({ at: now, rate: (r.picks - row.picks) / ((now - row.at) / 1000) });
@@ -131,7 +158,7 @@ function render(metrics, replicas, health, now) {
     set(row.reportAge, lr ? ageText(lr.age_ms) : "\\u2013");
     body.appendChild(row.tr);
   }
-  for (const [id, row] of rows) if (!seen.has(id)) { row.tr.remove(); rows.delete(id); }
+  for (const [key, row] of rows) if (!seen.has(row)) { row.tr.remove(); rows.delete(key); }
   // One scale for every sparkline, so their heights compare across replicas.
   let max = 1;
   for (const row of rows.values()) for (const p of row.points) max = Math.max(max, p.rate);
@@ -145,9 +172,13 @@ function status(live, text) {
   document.body.classList.toggle("down", !live);
 }
 
+let latest;
+$("route").addEventListener("change", () => { if (latest) render(...latest, performance.now()); });
+
 async function poll() {
   try {
     const [metrics, replicas, health] = await Promise.all([get(METRICS_PATH), get("/_lb/replicas"), get("/_lb/health")]);
+    latest = [metrics, replicas, health];
     render(metrics, replicas, health, performance.now());
     status(true, "live \\u00b7 " + new Date().toLocaleTimeString());
   } catch (error) {
@@ -213,7 +244,7 @@ export const dashboardPage = (metricsPath: string): DashboardPage => {
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>SwarmGuard LB</title><link rel="icon" href="data:,"><style>${STYLE}</style></head>
-<body><header><h1>SwarmGuard LB</h1><span id="status">connecting…</span></header>
+<body><header><h1>SwarmGuard LB</h1><select id="route" hidden aria-label="route"></select><span id="status">connecting…</span></header>
 <main><dl id="summary">${cards.join("")}</dl>
 <table><thead><tr>${columns.join("")}</tr></thead><tbody id="replicas"></tbody>
 <tbody id="empty"><tr><td colspan="${COLUMNS.length}" class="sub">no replica known</td></tr></tbody></table></main>

@@ -65,7 +65,7 @@ const clusterLayer = Router.layer.pipe(
 /** The agents, polled for every route that names a service. */
 const agentsLayer = agentMetricsLayer.pipe(Layer.provideMerge(agentReportsLayer))
 
-/** What stays of a cluster while its route changes only in rule, priority or replica list. */
+/** What stays of a cluster while its route changes only in rule, priority, prefix or replica list. */
 interface Core {
   readonly key: string
   readonly scope: Scope.CloseableScope
@@ -90,7 +90,7 @@ interface Entry extends Cluster {
 const clusterKey = (route: RouteSpec): string =>
   JSON.stringify([
     route.name,
-    route.upstream._tag === "Service" ? route.upstream.service : null,
+    route.upstream._tag === "Service" ? [route.upstream.service, route.upstream.port ?? null] : null,
     route.algorithm ?? null,
     route.healthPath ?? null,
     route.affinity ?? null,

@@ -17,6 +17,7 @@ import { useCluster } from "../support/cluster.ts"
 import { ensureDebianPackage } from "../support/debian.ts"
 import { json, request } from "../support/http.ts"
 import { startReplicas } from "../support/replicas.ts"
+import { routesFile } from "../support/routes-file.ts"
 import { replicasView } from "../support/views.ts"
 import { waitFor } from "../support/wait.ts"
 
@@ -241,5 +242,50 @@ describe("/_lb/dashboard in Chromium", () => {
     await load.stop()
     expect(load.sent()).toBeGreaterThan(0)
     expect(load.failures).toEqual([])
+  })
+
+  it("with two routes, offers a route selector that narrows the rows and the figures to one route", async () => {
+    const set = await startReplicas(3)
+    onTestFinished(() => set.stopAll())
+    const file = routesFile(`
+routes:
+  - name: api
+    rule: PathPrefix(\`/api\`)
+    algorithm: round-robin
+    replicas: [${set.replicas[0]!.origin}]
+  - name: web
+    rule: PathPrefix(\`/\`)
+    replicas: [${set.replicas[1]!.origin}, ${set.replicas[2]!.origin}]
+`)
+    onTestFinished(() => file.remove())
+    const lb = await startBalancer({ LB_ROUTES_FILE: file.path })
+    onTestFinished(() => lb.close())
+    for (let i = 0; i < 5; i++) await request(`${lb.url}/api/items`)
+    for (let i = 0; i < 7; i++) await request(`${lb.url}/home`)
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 400 } })
+    onTestFinished(() => page.close())
+    await page.goto(`${lb.url}/_lb/dashboard`)
+    await page.waitForSelector("#route:not([hidden])", { timeout: 10_000 })
+    expect(await page.$$eval("#route option", (options) => options.map((o) => o.textContent))).toEqual([
+      "all routes (2)",
+      "route api",
+      "route web",
+    ])
+    const rowRoutes = () =>
+      page.$$eval("#replicas tr", (trs) => trs.map((tr) => tr.getAttribute("data-route")))
+    await waitFor("a row per replica of both routes", async () =>
+      (await rowRoutes()).length === 3 ? true : undefined,
+    )
+    expect(await page.textContent("#total-requests")).toBe("12")
+
+    await page.selectOption("#route", "api")
+    expect(await rowRoutes()).toEqual(["api"])
+    expect(await page.textContent("#algorithm")).toBe("round-robin")
+    expect(await page.textContent("#total-requests")).toBe("5")
+    expect(await page.textContent("#healthy")).toBe("1 / 1")
+    await page.selectOption("#route", "web")
+    expect(await rowRoutes()).toEqual(["web", "web"])
+    expect(await page.textContent("#total-requests")).toBe("7")
   })
 })

@@ -313,6 +313,16 @@ describe("SwarmGuard on Docker Swarm", () => {
         ["blue.test", blueIds],
         ["green.test", greenIds],
       ] as const) {
+        // A new task is routed as soon as the agents report it, before its server listens.
+        await waitFor(
+          `${host} answered by its own service`,
+          async () => {
+            const { status, hostname } = await answeredFor(host)
+            return status === 200 && own.has(hostname) ? true : undefined
+          },
+          60_000,
+          500,
+        )
         for (let i = 0; i < 20; i++) {
           const { status, hostname } = await answeredFor(host)
           expect(status, host).toBe(200)
