@@ -1,4 +1,5 @@
 /** The balancer's configuration: every environment variable, decoded and checked once at start. */
+import { hostname } from "node:os"
 import { Context, Effect, Layer } from "effect"
 import { dockerHostVariable } from "../agent/docker/connection.ts"
 import { Algorithm } from "./domain/Algorithm.ts"
@@ -24,6 +25,7 @@ import {
   urlPath,
   variable,
 } from "./env.ts"
+import { LocalityMode } from "./locality.ts"
 import { AFFINITY_EXPECTED, type Affinity, affinityOf, isAffinityText } from "./routes/route-spec.ts"
 
 export interface LbConfigShape {
@@ -61,6 +63,14 @@ export interface LbConfigShape {
   readonly affinity: Affinity | undefined
   /** A bound replica takes a request only while it would hold at most this many times its share. */
   readonly affinityLoadFactor: number
+  /** Prefer replicas on this balancer's node, or in its zone; `off` prefers none. */
+  readonly locality: LocalityMode
+  /** This balancer's node, as the agents name nodes (Swarm's node hostname). */
+  readonly nodeName: string
+  /** The node label that names a node's zone. */
+  readonly localityZoneLabel: string
+  /** The local replicas take a request while they would hold at most this many times their share. */
+  readonly localityLoadFactor: number
   /** Time constant of `adaptive`'s latency estimates. */
   readonly adaptiveDecayMs: number
   /** `adaptive` counts a replica hot above this quantile of the candidates' in-flight counts. */
@@ -159,6 +169,10 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     fallbackEnabled: yield* variable("FALLBACK_ENABLED", boolean, "true"),
     affinity: yield* affinityVariable,
     affinityLoadFactor: yield* variable("AFFINITY_LOAD_FACTOR", atLeastOne, "1.5"),
+    locality: yield* variable("LOCALITY", oneOf(LocalityMode), "off"),
+    nodeName: yield* variable("NODE_NAME", nonEmptyText, hostname()),
+    localityZoneLabel: yield* variable("LOCALITY_ZONE_LABEL", nonEmptyText, "zone"),
+    localityLoadFactor: yield* variable("LOCALITY_LOAD_FACTOR", atLeastOne, "2"),
     adaptiveDecayMs: yield* variable("ADAPTIVE_DECAY", seconds, "5"),
     adaptiveHotQuantile: yield* variable("ADAPTIVE_HOT_QUANTILE", fraction, "0.75"),
     adaptiveCpuWeight: yield* variable("ADAPTIVE_CPU_WEIGHT", nonNegativeNumber, "0.5"),

@@ -8,6 +8,7 @@ import type { IncomingMessage } from "node:http"
 import { Context } from "effect"
 import type { AffinityShape } from "./Affinity.ts"
 import type { Algorithm } from "./domain/Algorithm.ts"
+import type { LocalityShape } from "./locality.ts"
 import type { MetricsSourceShape } from "./MetricsSource.ts"
 import type { OutlierDetectorShape } from "./OutlierDetector.ts"
 import type { ReplicaPoolShape } from "./ReplicaPool.ts"
@@ -24,6 +25,7 @@ export interface Cluster {
   readonly stats: RoutingStatsShape
   readonly outliers: OutlierDetectorShape
   readonly affinity: AffinityShape
+  readonly locality: LocalityShape
   /** The path the replica is sent: the request's, less the route's `strip-prefix`. */
   readonly upstreamPath: (url: string) => string
 }

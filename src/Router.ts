@@ -3,18 +3,19 @@
  * its stats and its lease, returned as an Attempt — or the refusal when there is nowhere to go.
  */
 import { performance } from "node:perf_hooks"
-import { Context, Effect, FiberSet, Layer } from "effect"
+import { Context, Effect, FiberSet, Layer, Option } from "effect"
 import { Affinity } from "./Affinity.ts"
 import { Attempt, type AttemptContext, type Refusal, type Try } from "./Attempt.ts"
 import { LbConfig } from "./Config.ts"
 import type { Endpoint } from "./Endpoint.ts"
 import { HealthProbe } from "./HealthProbe.ts"
 import { LeaseStore } from "./LeaseStore.ts"
+import { everywhere, Locality } from "./locality.ts"
 import { OutlierDetector } from "./OutlierDetector.ts"
 import { ReplicaPool } from "./ReplicaPool.ts"
 import { type FailureKind, RoutingStats } from "./RoutingStats.ts"
 import { makeRetryBudget } from "./retry-budget.ts"
-import { Selector } from "./Selector.ts"
+import { type Decision, Selector } from "./Selector.ts"
 import { makeSummaryLog } from "./summary-log.ts"
 
 export interface RouterShape {
@@ -45,6 +46,7 @@ export class Router extends Context.Tag("swarmguard/Router")<Router, RouterShape
       const leases = yield* LeaseStore
       const stats = yield* RoutingStats
       const affinity = yield* Affinity
+      const locality = Option.getOrElse(yield* Effect.serviceOption(Locality), () => everywhere)
       // Logs are written from the data plane, outside any fiber: through this layer's runtime.
       const run = yield* FiberSet.makeRuntime<never>()
       const log = (message: string, annotations: Record<string, unknown>) => {
@@ -76,10 +78,14 @@ export class Router extends Context.Tag("swarmguard/Router")<Router, RouterShape
         const started = performance.now()
         const bound =
           key === undefined || tried._tag === "Retry" ? undefined : affinity.pick(key, choice.endpoints)
-        const decision =
-          bound === undefined
-            ? selector.pick(choice)
-            : { endpoint: bound, score: undefined, freshMetrics: undefined, fallback: false }
+        let decision: Decision | undefined
+        if (bound !== undefined) {
+          decision = { endpoint: bound, score: undefined, freshMetrics: undefined, fallback: false }
+        } else {
+          const near = locality.prefer(choice)
+          if (near.outcome !== "none") stats.recordLocality(near.outcome)
+          decision = selector.pick(near.choice)
+        }
         const routingTimeMs = performance.now() - started
         if (decision === undefined) {
           return refuse(

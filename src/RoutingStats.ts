@@ -6,6 +6,7 @@
 import { Context, Effect, Layer } from "effect"
 import type { ReplicaId } from "./domain/Replica.ts"
 import { type Endpoint, OUTCOMES } from "./Endpoint.ts"
+import type { LocalityOutcome } from "./locality.ts"
 import { ReplicaPool } from "./ReplicaPool.ts"
 import type { Decision } from "./Selector.ts"
 
@@ -57,6 +58,8 @@ export interface StatsSnapshot {
   readonly failures: Record<FailureKind, number>
   /** `endpoint-load-metrics` headers that were not a load report (and so were not used). */
   readonly load_reports_rejected: number
+  /** With `LOCALITY`: decisions that stayed local, and those that spilled past the local replicas. */
+  readonly locality: { readonly local: number; readonly spilled: number }
   readonly uptime_seconds: number
 }
 
@@ -72,6 +75,7 @@ export interface RoutingStatsShape {
   readonly recordNoResponse: (endpoint: Endpoint, outcome: "error" | "aborted") => void
   readonly recordFailure: (kind: FailureKind) => void
   readonly recordRejectedLoadReport: () => void
+  readonly recordLocality: (outcome: LocalityOutcome) => void
   readonly routingTimes: () => RoutingTimes
   /** Decisions that read metrics, and how many of those found them fresh (`cache_hit_rate`). */
   readonly metricsReads: () => { readonly decisions: number; readonly fresh: number }
@@ -96,6 +100,8 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
       let retries = 0
       let retriesDenied = 0
       let loadReportsRejected = 0
+      let local = 0
+      let spilled = 0
       const timeBuckets = new Array<number>(ROUTING_TIME_BOUNDS_SECONDS.length + 1).fill(0)
       const responses = [0, 0, 0, 0, 0, 0]
       const failures: Record<FailureKind, number> = {
@@ -179,6 +185,10 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
         recordRejectedLoadReport: () => {
           loadReportsRejected++
         },
+        recordLocality: (outcome) => {
+          if (outcome === "local") local++
+          else if (outcome === "spilled") spilled++
+        },
         metricsReads: () => ({ decisions: metricsDecisions, fresh: freshDecisions }),
         routingTimes: () => ({ bucketCounts: timeBuckets, sumSeconds: routingTimeMs / 1000, count: routed }),
         snapshot: () => {
@@ -207,6 +217,7 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
             },
             failures: { ...failures },
             load_reports_rejected: loadReportsRejected,
+            locality: { local, spilled },
             uptime_seconds: (now - startedAt) / 1000,
           }
         },

@@ -33,6 +33,8 @@ export const combinedSnapshot = (clusters: ReadonlyArray<Cluster>, noRoute: numb
   let retriesDenied = 0
   let rejected = 0
   let uptime = 0
+  let local = 0
+  let spilled = 0
   const decisions: Record<string, number> = {}
   const responses: Record<string, number> = { "1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0 }
   const failures: Record<string, number> = { no_route: noRoute }
@@ -52,6 +54,8 @@ export const combinedSnapshot = (clusters: ReadonlyArray<Cluster>, noRoute: numb
     retries += snapshot.retries
     retriesDenied += snapshot.retries_denied
     rejected += snapshot.load_reports_rejected
+    local += snapshot.locality.local
+    spilled += snapshot.locality.spilled
     uptime = Math.max(uptime, snapshot.uptime_seconds)
     addInto(decisions, snapshot.routing_decisions)
     addInto(responses, snapshot.responses)
@@ -76,6 +80,7 @@ export const combinedSnapshot = (clusters: ReadonlyArray<Cluster>, noRoute: numb
     responses,
     failures: failures as Record<FailureKind, number>,
     load_reports_rejected: rejected,
+    locality: { local, spilled },
     uptime_seconds: uptime,
     routes,
   }

@@ -113,6 +113,16 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
         (snapshot) => snapshot.retries_denied,
       ],
       [
+        "swarmguard_lb_local_decisions_total",
+        "Decisions LOCALITY kept on the replicas of this balancer's node or zone",
+        (snapshot) => snapshot.locality.local,
+      ],
+      [
+        "swarmguard_lb_spilled_decisions_total",
+        "Decisions LOCALITY let go past local replicas that were too loaded",
+        (snapshot) => snapshot.locality.spilled,
+      ],
+      [
         "swarmguard_lb_load_reports_rejected_total",
         "endpoint-load-metrics headers that were not a load report, and were not used",
         (snapshot) => snapshot.load_reports_rejected,

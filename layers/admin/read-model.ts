@@ -24,6 +24,8 @@ export interface EndpointView {
   /** The route whose cluster it is in: a replica in two routes has an endpoint in each. */
   readonly route: string
   readonly algorithm: Algorithm
+  /** On this balancer's node, or in its zone (`LOCALITY`). */
+  readonly local: boolean
   readonly endpoint: Endpoint
   /** Undefined while its agent reported no sample. */
   readonly sample: SampleView | undefined
@@ -53,10 +55,11 @@ export const makeReadModel = Effect.gen(function* () {
 
   return (): ReadonlyArray<EndpointView> => {
     const now = clock.unsafeCurrentTimeMillis()
-    return routes.clusters().flatMap(({ route, algorithm, pool }) =>
+    return routes.clusters().flatMap(({ route, algorithm, pool, locality }) =>
       pool.endpoints().map((endpoint) => ({
         route: route.name,
         algorithm,
+        local: locality.isLocal(endpoint),
         endpoint,
         sample: sampleOf(endpoint, now),
         loadReportAgeMs: endpoint.loadReport === undefined ? undefined : now - endpoint.loadReport.receivedAt,

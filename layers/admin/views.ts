@@ -17,8 +17,9 @@ export type BalancerMetrics = CombinedSnapshot & {
 }
 
 export const replicasJson = (views: ReadonlyArray<EndpointView>) =>
-  views.map(({ route, endpoint, sample, loadReportAgeMs }) => ({
+  views.map(({ route, local, endpoint, sample, loadReportAgeMs }) => ({
     route,
+    local,
     id: endpoint.id,
     name: endpoint.replica.name,
     origin: endpoint.replica.origin,

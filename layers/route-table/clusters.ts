@@ -25,6 +25,7 @@ import type { AgentReports } from "../../src/AgentReports.ts"
 import { LbConfig, type LbConfigShape } from "../../src/Config.ts"
 import { Discovery } from "../../src/Discovery.ts"
 import type { LeaseStore } from "../../src/LeaseStore.ts"
+import { Locality, type LocalTest, makeLocality } from "../../src/locality.ts"
 import { MetricsSource, type MetricsSourceShape } from "../../src/MetricsSource.ts"
 import { OutlierDetector } from "../../src/OutlierDetector.ts"
 import { ReplicaPool, type ReplicaPoolShape } from "../../src/ReplicaPool.ts"
@@ -44,6 +45,7 @@ import { layer as agentMetricsLayer } from "../metrics-source/agents.ts"
 import { layer as noMetricsLayer } from "../metrics-source/none.ts"
 import { layer as consecutiveOutliersLayer } from "../outlier-detector/consecutive.ts"
 import { selectorLayers } from "../selector/registry.ts"
+import { pollNodeZones } from "./node-zones.ts"
 import { upstreamPathOf } from "./strip-prefix.ts"
 
 const selectorLayer = Layer.unwrapEffect(Effect.map(LbConfig, (config) => selectorLayers[config.algorithm]))
@@ -75,6 +77,7 @@ interface Core {
   readonly stats: Cluster["stats"]
   readonly outliers: Cluster["outliers"]
   readonly affinity: Cluster["affinity"]
+  readonly locality: Cluster["locality"]
   /** For a route that lists its replicas. */
   readonly replicas: StaticDiscovery | undefined
 }
@@ -109,6 +112,24 @@ const routeConfig = (config: LbConfigShape, route: RouteSpec): LbConfigShape => 
 
 const POLL_DRAINED = Schedule.spaced(Duration.millis(100))
 
+/** Which replicas are near this balancer: on its node, or on a node of its zone (node labels). */
+const localTestOf = (config: LbConfigShape): Effect.Effect<LocalTest | undefined, never, Scope.Scope> => {
+  if (config.locality === "off") return Effect.succeed(undefined)
+  if (config.locality === "node") {
+    return Effect.succeed({
+      isLocal: (endpoint) => endpoint.replica.node === config.nodeName,
+      version: () => 0,
+    })
+  }
+  return Effect.map(pollNodeZones(config), (zones) => ({
+    isLocal: (endpoint) => {
+      const own = zones.zoneOf(config.nodeName)
+      return own !== undefined && zones.zoneOf(endpoint.replica.node) === own
+    },
+    version: zones.version,
+  }))
+}
+
 export const layer = Layer.scoped(
   RouteTable,
   Effect.gen(function* () {
@@ -117,6 +138,8 @@ export const layer = Layer.scoped(
     const shared = yield* Effect.context<LbConfig | LeaseStore | HttpClient.HttpClient>()
     const tableScope = yield* Effect.scope
     const clock = yield* Effect.clock
+
+    const localTest = yield* localTestOf(config)
 
     let agents: Context.Context<AgentReports | MetricsSource> | undefined
     const agentsContext = Effect.suspend(() =>
@@ -139,8 +162,12 @@ export const layer = Layer.scoped(
             ? Layer.merge(Layer.succeed(Discovery, replicas), noMetricsLayer)
             : agentDiscoveryLayer.pipe(Layer.provideMerge(Layer.effectContext(agentsContext)))
         const scope = yield* Scope.fork(tableScope, ExecutionStrategy.sequential)
+        const locality = makeLocality(localTest, config.localityLoadFactor)
         const built = yield* Layer.buildWithScope(
-          clusterLayer.pipe(Layer.provide(sources), Layer.provide(Layer.succeed(LbConfig, settings))),
+          clusterLayer.pipe(
+            Layer.provide(Layer.merge(sources, Layer.succeed(Locality, locality))),
+            Layer.provide(Layer.succeed(LbConfig, settings)),
+          ),
           scope,
         )
         const core: Core = {
@@ -152,6 +179,7 @@ export const layer = Layer.scoped(
           stats: Context.get(built, RoutingStats),
           outliers: Context.get(built, OutlierDetector),
           affinity: Context.get(built, Affinity),
+          locality,
           replicas,
         }
         return core
@@ -205,6 +233,7 @@ export const layer = Layer.scoped(
             stats: core.stats,
             outliers: core.outliers,
             affinity: core.affinity,
+            locality: core.locality,
             upstreamPath: upstreamPathOf(route.stripPrefix),
           })
         }

@@ -76,6 +76,6 @@ describe("bad configuration", () => {
       REPLICAS: "http://127.0.0.2:9",
     }).finally(file.remove)
     expect(both.code).toBe(1)
-    expect(both.stderr).toMatch(/REPLICAS=.*no value when LB_ROUTES_FILE is set/)
+    expect(both.stderr).toMatch(/REPLICAS=.*no value when LB_ROUTES_FILE or ROUTES_FROM_LABELS is set/)
   })
 })

@@ -99,7 +99,7 @@ routes:
     expect(metrics.routes.web?.total_requests).toBe(40)
     expect(metrics.total_requests).toBe(82)
     const rows = await replicasView(lb.url)
-    expect(rows.map((row) => `${(row as { route?: string }).route} ${row.origin}`).sort()).toEqual(
+    expect(rows.map((row) => `${row.route} ${row.origin}`).sort()).toEqual(
       [`api ${origin(0)}`, `api ${origin(1)}`, `web ${origin(2)}`, `web ${origin(3)}`].sort(),
     )
     const view = await routesView(lb.url)

@@ -27,6 +27,8 @@ export interface ReplicaServer {
   readonly aborted: () => number
   /** The connections that carried at least one request to `path`: since start, open now, most open at once. */
   readonly connections: (path: string) => PathConnections
+  /** From now on holds every request but health probes this long before handling it, as a slowed replica. */
+  readonly setDelay: (ms: number) => void
   /** From now on answers every request to `path` with `status` and a JSON body; undefined restores it. */
   readonly setStatus: (path: string, status: number | undefined) => void
   /** Closes the listener and every connection, as a crashed replica would. */
@@ -75,6 +77,7 @@ interface Counters {
   /** The paths each connection has carried so far. */
   readonly pathsOf: WeakMap<Socket, Set<string>>
   readonly statuses: Map<string, number>
+  delayMs: number
 }
 
 /** Counts `socket` among the connections of `path`, the first time it carries a request there. */
@@ -97,7 +100,15 @@ const countConnection = (counters: Counters, socket: Socket, path: string) => {
   count.peak = Math.max(count.peak, count.open)
 }
 
-const handler =
+const handler = (name: string, counters: Counters) => {
+  const handle = answer(name, counters)
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    if (counters.delayMs > 0 && req.url !== "/health") setTimeout(handle, counters.delayMs, req, res)
+    else handle(req, res)
+  }
+}
+
+const answer =
   (name: string, counters: Counters) =>
   (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? "/", "http://replica")
@@ -259,6 +270,7 @@ const startReplica = async (
     connections: new Map(),
     pathsOf: new WeakMap(),
     statuses: new Map(),
+    delayMs: 0,
   }
   const handle = handler(name, counters)
   const sockets = new WebSocketServer({ noServer: true })
@@ -306,6 +318,9 @@ const startReplica = async (
     hits: (path) => counters.hits.get(path) ?? 0,
     aborted: () => counters.aborted,
     connections: (path) => ({ ...(counters.connections.get(path) ?? { opened: 0, open: 0, peak: 0 }) }),
+    setDelay: (ms) => {
+      counters.delayMs = ms
+    },
     setStatus: (path, status) => {
       if (status === undefined) counters.statuses.delete(path)
       else counters.statuses.set(path, status)

@@ -5,6 +5,9 @@ import { waitFor } from "./wait.ts"
 
 /** One row of `GET /_lb/replicas`. */
 export interface ReplicaRow {
+  readonly route: string
+  /** On the balancer's node or in its zone (`LOCALITY`). */
+  readonly local: boolean
   readonly id: string
   readonly name: string
   readonly origin: string

@@ -46,7 +46,7 @@ afterAll(async () => {
 /** GET through the balancer with a Host header of our choosing; the answering container's hostname. */
 const answeredFor = (host: string): Promise<{ status: number; hostname: string }> =>
   new Promise((resolve, reject) => {
-    const req = httpRequest(`${LB}/whoami`, { headers: { host }, agent: false, timeout: 10_000 }, (res) => {
+    const req = httpRequest(`${LB}/health`, { headers: { host }, agent: false, timeout: 10_000 }, (res) => {
       let text = ""
       res.on("data", (chunk: Buffer) => {
         text += chunk.toString("utf8")
@@ -307,22 +307,35 @@ describe("SwarmGuard on Docker Swarm", () => {
         90_000,
         500,
       )
+      for (const [service, host] of [
+        [blue, "blue.test"],
+        [green, "green.test"],
+      ] as const) {
+        // A new task is routed as soon as the agents report it, before its server listens.
+        let last = ""
+        await waitFor(
+          `${host} answered by ${service}`,
+          async () => {
+            const { status, hostname } = await answeredFor(host)
+            last = `${status} from ${hostname}`
+            return status === 200 && (await containersOf(service)).has(hostname) ? true : undefined
+          },
+          60_000,
+          500,
+        ).catch(async (error: unknown) => {
+          log(`  last answer for ${host}: ${last}`)
+          log(await docker("service", "ps", "--no-trunc", service).catch(String))
+          log(await docker("service", "logs", "--tail", "20", service).catch(String))
+          log(JSON.stringify(await getJson(`${LB}/_lb/replicas`)))
+          throw error
+        })
+      }
       const blueIds = await containersOf(blue)
       const greenIds = await containersOf(green)
       for (const [host, own] of [
         ["blue.test", blueIds],
         ["green.test", greenIds],
       ] as const) {
-        // A new task is routed as soon as the agents report it, before its server listens.
-        await waitFor(
-          `${host} answered by its own service`,
-          async () => {
-            const { status, hostname } = await answeredFor(host)
-            return status === 200 && own.has(hostname) ? true : undefined
-          },
-          60_000,
-          500,
-        )
         for (let i = 0; i < 20; i++) {
           const { status, hostname } = await answeredFor(host)
           expect(status, host).toBe(200)
