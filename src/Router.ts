@@ -50,7 +50,7 @@ export class Router extends Context.Tag("swarmguard/Router")<Router, RouterShape
       // Logs are written from the data plane, outside any fiber: through this layer's runtime.
       const run = yield* FiberSet.makeRuntime<never>()
       const log = (message: string, annotations: Record<string, unknown>) => {
-        run(Effect.logInfo(message).pipe(Effect.annotateLogs(annotations)))
+        run(Effect.logInfo(message).pipe(Effect.annotateLogs({ route: config.routeName, ...annotations })))
       }
       const clock = yield* Effect.clock
       const summarize = makeSummaryLog(config.logEveryNRequests, stats, clock, log)
