@@ -82,9 +82,10 @@ export class Router extends Context.Tag("swarmguard/Router")<Router, RouterShape
         if (bound !== undefined) {
           decision = { endpoint: bound, score: undefined, freshMetrics: undefined, fallback: false }
         } else {
-          const near = locality.prefer(choice)
-          if (near.outcome !== "none") stats.recordLocality(near.outcome)
-          decision = selector.pick(near.choice)
+          // Without LOCALITY nothing is narrowed, and nothing is allocated to say so.
+          const near = locality === everywhere ? undefined : locality.prefer(choice)
+          if (near !== undefined && near.outcome !== "none") stats.recordLocality(near.outcome)
+          decision = selector.pick(near?.choice ?? choice)
         }
         const routingTimeMs = performance.now() - started
         if (decision === undefined) {

@@ -15,6 +15,7 @@ export const layer = Layer.effect(
       rule: "PathPrefix(`/`)",
       matches: () => true,
       hosts: undefined,
+      catchAll: true,
       priority: 0,
       stripPrefix: undefined,
       upstream:

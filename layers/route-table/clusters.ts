@@ -87,6 +87,7 @@ interface Entry extends Cluster {
   readonly priority: number
   readonly matches: RouteSpec["matches"]
   readonly hosts: RouteSpec["hosts"]
+  readonly catchAll: boolean
 }
 
 /** A route keeps its cluster while these are unchanged. */
@@ -227,6 +228,7 @@ export const layer = Layer.scoped(
             priority: route.priority,
             matches: route.matches,
             hosts: route.hosts,
+            catchAll: route.catchAll,
             algorithm: core.algorithm,
             router: core.router,
             pool: core.pool,
@@ -274,7 +276,8 @@ export const layer = Layer.scoped(
     )
 
     return {
-      match: (req) => matcher.match(requestFacts(req.method, req.url, req.headers)),
+      // One catch-all route first (a balancer without routes): no request is read to know that.
+      match: (req) => matcher.always ?? matcher.match(requestFacts(req.method, req.url, req.headers)),
       recordNoRoute: () => {
         noRoute++
       },

@@ -11,11 +11,15 @@ export interface Matchable {
   readonly matches: (request: RequestFacts) => boolean
   /** One of these must be the request's host for the route to match; undefined: any host. */
   readonly hosts: ReadonlySet<string> | undefined
+  /** It matches every request. */
+  readonly catchAll?: boolean
 }
 
 export interface RouteMatcher<R extends Matchable> {
   /** The routes in the order they are tried. */
   readonly ordered: ReadonlyArray<R>
+  /** The route every request takes, when the first route tried matches everything; else undefined. */
+  readonly always: R | undefined
   readonly match: (request: RequestFacts) => R | undefined
 }
 
@@ -37,5 +41,7 @@ export const makeRouteMatcher = <R extends Matchable>(routes: ReadonlyArray<R>):
     for (const route of byHost.get(request.host) ?? anyHost) if (route.matches(request)) return route
     return undefined
   }
-  return { ordered, match }
+  const first = ordered[0]
+  const always = first?.catchAll === true && first.hosts === undefined ? first : undefined
+  return { ordered, always, match }
 }

@@ -6,7 +6,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import { ALGORITHMS, type Algorithm } from "../domain/Algorithm.ts"
 import { HttpOrigin } from "../env.ts"
-import { compileRule, type RequestMatcher, requiredHosts } from "./rule-match.ts"
+import { compileRule, matchesEverything, type RequestMatcher, requiredHosts } from "./rule-match.ts"
 import { HTTP_TOKEN, parseRule } from "./rule-syntax.ts"
 
 /** How requests of one client stay on one replica: a cookie the balancer sets, or a hash of a key. */
@@ -37,6 +37,8 @@ export interface RouteSpec {
   readonly matches: RequestMatcher
   /** The hosts it can match (`requiredHosts`); undefined: any. */
   readonly hosts: ReadonlySet<string> | undefined
+  /** It matches every request (`matchesEverything`). */
+  readonly catchAll: boolean
   /** Higher is tried first; by default the rule's length, so the more specific rule wins. */
   readonly priority: number
   /** Taken off the front of the path before the request goes to a replica. */
@@ -152,6 +154,7 @@ export const routeSpecOf = (input: RouteInput): Either.Either<RouteSpec, RoutePr
     rule: input.rule,
     matches: compileRule(rule.right),
     hosts: requiredHosts(rule.right),
+    catchAll: matchesEverything(rule.right),
     priority: input.priority ?? input.rule.length,
     stripPrefix: input["strip-prefix"],
     upstream,

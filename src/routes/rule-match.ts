@@ -101,6 +101,10 @@ export const compileRule = (rule: Rule): RequestMatcher => {
   }
 }
 
+/** Whether `rule` matches every request (`PathPrefix(`/`)`): matching can then skip reading the request. */
+export const matchesEverything = (rule: Rule): boolean =>
+  rule._tag === "Matcher" && rule.name === "PathPrefix" && rule.values.includes("/")
+
 /**
  * The hosts a request must name for `rule` to match it, or undefined when a rule may match any host.
  * Matching tries only the routes of the request's host (and those of any host), so the cost of

@@ -41,7 +41,10 @@ const LABELLED = ["sg-e2e-blue", "sg-e2e-green"] as const
 afterAll(async () => {
   if (stressed !== undefined) await execGet(stressed, "/stress/stop").catch(() => undefined)
   await docker("service", "rm", ...LABELLED).catch(() => undefined)
+  await docker("node", "update", "--label-rm", "zone", await thisNode()).catch(() => undefined)
 })
+
+const thisNode = () => docker("info", "--format", "{{.Swarm.NodeID}}")
 
 /** GET through the balancer with a Host header of our choosing; the answering container's hostname. */
 const answeredFor = (host: string): Promise<{ status: number; hostname: string }> =>
@@ -123,9 +126,11 @@ describe("SwarmGuard on Docker Swarm", () => {
       expect(oldest).toBeLessThanOrEqual(3_000)
     }))
 
-  it("with LB_ALGORITHM=metrics the stressed replica gets under 20 % of a burst", () =>
+  it("with LB_ALGORITHM=metrics the stressed replica gets under 20 % of a burst (and LOCALITY=zone reads the node's zone)", () =>
     phase("metrics-algorithm", async () => {
       expect(stressed, "the previous test stressed a replica").toBeDefined()
+      // The zone is a node label, read from the manager's Engine when the balancer starts.
+      await docker("node", "update", "--label-add", "zone=e2e-zone", await thisNode())
       await docker(
         "service",
         "update",
@@ -133,6 +138,8 @@ describe("SwarmGuard on Docker Swarm", () => {
         "--quiet",
         "--env-add",
         "LB_ALGORITHM=metrics",
+        "--env-add",
+        "LOCALITY=zone",
         LB_SERVICE,
       )
       await waitFor(
@@ -145,6 +152,8 @@ describe("SwarmGuard on Docker Swarm", () => {
         500,
       )
       await waitConverged(3, 30_000)
+      // One node, one zone: every replica is local, and locality narrows nothing.
+      expect((await replicas()).map((r) => r.local)).toEqual([true, true, true])
       // The stressed replica's CPU must be visible to the new balancer before the burst.
       await waitFor(
         "the new balancer seeing the stressed replica's CPU",

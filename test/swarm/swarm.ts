@@ -29,6 +29,8 @@ export const waitFor = <A>(
 ): Promise<A> => waitUntil(what, probe, { timeoutMs, intervalMs })
 
 export interface ReplicaView {
+  /** In the balancer's zone or on its node (`LOCALITY`). */
+  readonly local: boolean
   readonly id: string
   readonly name: string
   readonly origin: string
