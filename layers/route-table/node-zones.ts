@@ -24,18 +24,20 @@ export const pollNodeZones = (config: LbConfigShape) =>
     let version = 0
     const read = Effect.tryPromise((signal) => docker.listNodes({ abortSignal: signal })).pipe(
       Effect.timeout(Duration.seconds(5)),
-      Effect.map((nodes) => {
-        const next = new Map<string, string>()
-        for (const node of nodes) {
-          const host = node.Description?.Hostname
-          const zone = node.Spec?.Labels?.[config.localityZoneLabel]
-          if (host !== undefined && zone !== undefined) next.set(host, zone)
-        }
-        if (JSON.stringify([...next]) !== JSON.stringify([...zones])) {
-          zones = next
-          version++
-        }
-      }),
+      Effect.flatMap((nodes) =>
+        Effect.sync(() => {
+          const next = new Map<string, string>()
+          for (const node of nodes) {
+            const host = node.Description?.Hostname
+            const zone = node.Spec?.Labels?.[config.localityZoneLabel]
+            if (host !== undefined && zone !== undefined) next.set(host, zone)
+          }
+          if (JSON.stringify([...next]) !== JSON.stringify([...zones])) {
+            zones = next
+            version++
+          }
+        }),
+      ),
       Effect.catchAll((error) =>
         Effect.logWarning("cannot read the nodes' zones; the last ones read stay").pipe(
           Effect.annotateLogs({ engine: config.dockerHost, error: String(error) }),
