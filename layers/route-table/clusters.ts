@@ -28,7 +28,7 @@ import type { LeaseStore } from "../../src/LeaseStore.ts"
 import { Locality, type LocalTest, makeLocality } from "../../src/locality.ts"
 import { MetricsSource, type MetricsSourceShape } from "../../src/MetricsSource.ts"
 import { OutlierDetector } from "../../src/OutlierDetector.ts"
-import { ReplicaPool, type ReplicaPoolShape } from "../../src/ReplicaPool.ts"
+import { ReplicaPool } from "../../src/ReplicaPool.ts"
 import { Router } from "../../src/Router.ts"
 import { type RouteSet, RouteSource } from "../../src/RouteSource.ts"
 import { type Cluster, RouteTable } from "../../src/RouteTable.ts"
@@ -71,13 +71,7 @@ const agentsLayer = agentMetricsLayer.pipe(Layer.provideMerge(agentReportsLayer)
 interface Core {
   readonly key: string
   readonly scope: Scope.CloseableScope
-  readonly algorithm: Cluster["algorithm"]
-  readonly router: Cluster["router"]
-  readonly pool: ReplicaPoolShape
-  readonly stats: Cluster["stats"]
-  readonly outliers: Cluster["outliers"]
-  readonly affinity: Cluster["affinity"]
-  readonly locality: Cluster["locality"]
+  readonly services: Omit<Cluster, "route" | "upstreamPath">
   /** For a route that lists its replicas. */
   readonly replicas: StaticDiscovery | undefined
 }
@@ -174,13 +168,15 @@ export const layer = Layer.scoped(
         const core: Core = {
           key,
           scope,
-          algorithm: settings.algorithm,
-          router: Context.get(built, Router),
-          pool: Context.get(built, ReplicaPool),
-          stats: Context.get(built, RoutingStats),
-          outliers: Context.get(built, OutlierDetector),
-          affinity: Context.get(built, Affinity),
-          locality,
+          services: {
+            algorithm: settings.algorithm,
+            router: Context.get(built, Router),
+            pool: Context.get(built, ReplicaPool),
+            stats: Context.get(built, RoutingStats),
+            outliers: Context.get(built, OutlierDetector),
+            affinity: Context.get(built, Affinity),
+            locality,
+          },
           replicas,
         }
         return core
@@ -188,14 +184,14 @@ export const layer = Layer.scoped(
 
     /** Requests under way on a cluster no route uses finish there; then it closes. */
     const retire = (core: Core) =>
-      Effect.sync(() => core.pool.endpoints().every((endpoint) => endpoint.active === 0)).pipe(
+      Effect.sync(() => core.services.pool.endpoints().every((endpoint) => endpoint.active === 0)).pipe(
         Effect.repeat({ schedule: POLL_DRAINED, until: (drained) => drained }),
         Effect.timeout(Duration.millis(config.drainTimeoutMs)),
         Effect.ignore,
         Effect.zipRight(Scope.close(core.scope, Exit.void)),
         Effect.zipRight(
           Effect.sync(() => {
-            for (const endpoint of core.pool.endpoints()) {
+            for (const endpoint of core.services.pool.endpoints()) {
               endpoint.retired = true
               void endpoint.upstream?.close()
             }
@@ -223,19 +219,13 @@ export const layer = Layer.scoped(
           if (core === undefined) core = yield* build(route, key)
           else if (route.upstream._tag === "Replicas") core.replicas?.set(route.upstream.replicas)
           next.push({
+            ...core.services,
             core,
             route,
             priority: route.priority,
             matches: route.matches,
             hosts: route.hosts,
             catchAll: route.catchAll,
-            algorithm: core.algorithm,
-            router: core.router,
-            pool: core.pool,
-            stats: core.stats,
-            outliers: core.outliers,
-            affinity: core.affinity,
-            locality: core.locality,
             upstreamPath: upstreamPathOf(route.stripPrefix),
           })
         }
