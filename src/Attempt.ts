@@ -25,7 +25,11 @@ export const FIRST_FINAL: Try = { _tag: "First", retryable: false }
 
 /** The balancer's own answer when there is nowhere (more) to send a request, with its JSON body. */
 export interface Refusal {
-  readonly status: 400 | 404 | 413 | 502 | 503 | 504
+  readonly status: 400 | 404 | 413 | 429 | 502 | 503 | 504
+  /** Sent as `Retry-After` (whole seconds): when trying again may succeed. */
+  readonly retryAfterSeconds?: number
+  /** Further response headers, as name/value pairs in one flat list (rate-limit headers). */
+  readonly headers?: ReadonlyArray<string>
   /** `error` names the kind, `message` says it to a person; details may follow. */
   readonly body: { readonly error: string; readonly message: string; readonly [detail: string]: unknown }
 }
@@ -73,6 +77,8 @@ export interface AttemptContext {
   /** Whether a retry would have another endpoint to go to: otherwise it spends no budget. */
   readonly hasOtherCandidate: (endpoint: Endpoint) => boolean
   readonly retry: (avoid: Endpoint) => Attempt | Refusal
+  /** An exchange ended and its lease is released: a queued request may take the place. */
+  readonly released: () => void
   /** The clock service's time (epoch ms), which the admin views measure ages against. */
   readonly now: () => number
 }
@@ -122,6 +128,7 @@ export class Attempt implements PendingExchange {
     this.ended = true
     this.endpoint.pending.delete(this)
     this.context.leases.release(this.lease)
+    this.context.released()
     return true
   }
 

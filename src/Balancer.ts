@@ -3,6 +3,8 @@ import { Effect, Layer } from "effect"
 import { layer as adminLayer } from "../layers/admin/http.ts"
 import { layer as memoryLeaseLayer } from "../layers/lease-store/memory.ts"
 import { layer as proxyLayer } from "../layers/proxy/node-undici.ts"
+import { layer as memoryRateLimitLayer } from "../layers/rate-limit-store/memory.ts"
+import { layer as redisRateLimitLayer } from "../layers/rate-limit-store/redis.ts"
 import { layer as environmentRoutesLayer } from "../layers/route-source/environment.ts"
 import { layer as fileRoutesLayer } from "../layers/route-source/file.ts"
 import { layer as labelRoutesLayer, type ServicesUnavailable } from "../layers/route-source/swarm-labels.ts"
@@ -27,13 +29,20 @@ const routeSourceLayer = Layer.unwrapEffect(
   ),
 )
 
+/** Rate-limit budgets shared through Redis when `RATE_LIMIT_REDIS_URL` is set, else in this process. */
+const rateLimitStoreLayer = Layer.unwrapEffect(
+  Effect.map(LbConfig, (config) =>
+    config.rateLimitRedisUrl !== "" ? redisRateLimitLayer : memoryRateLimitLayer,
+  ),
+)
+
 /**
  * The whole balancer, given its configuration and an HTTP client for the control plane: the routes
  * and their clusters (each route's discovery, pool, health, ejection, selector and router), the
- * leases they all take, and on top the data plane and the admin views.
+ * leases and rate-limit budgets they all share, and on top the data plane and the admin views.
  */
 export const BalancerLayer = proxyLayer.pipe(
   Layer.provideMerge(adminLayer),
   Layer.provideMerge(routeTableLayer),
-  Layer.provideMerge(Layer.merge(memoryLeaseLayer, routeSourceLayer)),
+  Layer.provideMerge(Layer.mergeAll(memoryLeaseLayer, rateLimitStoreLayer, routeSourceLayer)),
 )

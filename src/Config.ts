@@ -1,6 +1,6 @@
 /** The balancer's configuration: every environment variable, decoded and checked once at start. */
 import { hostname } from "node:os"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { dockerHostVariable } from "../agent/docker/connection.ts"
 import { Algorithm } from "./domain/Algorithm.ts"
 import { ConfigInvalid } from "./domain/ConfigInvalid.ts"
@@ -16,6 +16,7 @@ import {
   nonNegativeNumber,
   oneOf,
   optionalText,
+  parsedBy,
   percent,
   port,
   positiveInteger,
@@ -25,6 +26,19 @@ import {
   urlPath,
   variable,
 } from "./env.ts"
+import {
+  parseTrustedProxies,
+  TRUSTED_PROXIES_EXPECTED,
+  type TrustedProxies,
+} from "./limits/client-address.ts"
+import {
+  defaultBurst,
+  KEY_EXPECTED,
+  parseRate,
+  parseRateLimitKey,
+  RATE_EXPECTED,
+  type RateLimitPolicy,
+} from "./limits/rate.ts"
 import { LocalityMode } from "./locality.ts"
 import { AFFINITY_EXPECTED, type Affinity, affinityOf, isAffinityText } from "./routes/route-spec.ts"
 
@@ -122,7 +136,25 @@ export interface LbConfigShape {
   /** Whether replicas' `endpoint-load-metrics` headers reach the client too (they are read either way). */
   readonly forwardLoadReports: boolean
   readonly logEveryNRequests: number
+  /** Requests in flight to one replica from this balancer; 0: no cap. A route's, a replica's own first. */
+  readonly replicaMaxRequests: number
+  /** Requests that may wait for a replica below its cap; 0: none wait. */
+  readonly queueSize: number
+  readonly queueTimeoutMs: number
+  /** The client rate limit; undefined: none. A route's own comes first. */
+  readonly rateLimit: RateLimitPolicy | undefined
+  /** Peers whose `X-Forwarded-For` names the client; undefined: none is trusted. */
+  readonly trustedProxies: TrustedProxies | undefined
+  /** Shares rate limits between balancers; empty: each counts alone. */
+  readonly rateLimitRedisUrl: string
+  /** The longest a request waits for Redis's decision. */
+  readonly rateLimitRedisTimeoutMs: number
+  /** While Redis is unreachable: `allow` falls back to this balancer's own count, `deny` answers 503. */
+  readonly rateLimitOnRedisError: RedisErrorPolicy
 }
+
+export const RedisErrorPolicy = Schema.Literal("allow", "deny")
+export type RedisErrorPolicy = typeof RedisErrorPolicy.Type
 
 /** The name of the one route of a balancer configured without a routes file. */
 export const DEFAULT_ROUTE = "default"
@@ -133,6 +165,43 @@ const affinityVariable = Effect.flatMap(variable("AFFINITY", optionalText, ""), 
     : isAffinityText(text)
       ? Effect.succeed(affinityOf(text))
       : Effect.fail(new ConfigInvalid({ variable: "AFFINITY", value: text, expected: AFFINITY_EXPECTED })),
+)
+
+const rateVariable = variable(
+  "RATE_LIMIT",
+  parsedBy((text) => (text === "none" ? null : parseRate(text)), `${RATE_EXPECTED}, or none`),
+  "none",
+)
+
+/** `RATE_LIMIT`, `RATE_LIMIT_BURST` and `RATE_LIMIT_KEY` as one policy. */
+const rateLimitVariables = Effect.gen(function* () {
+  const rate = yield* rateVariable
+  const burst = yield* variable("RATE_LIMIT_BURST", nonNegativeInteger, "0")
+  const key = yield* variable("RATE_LIMIT_KEY", parsedBy(parseRateLimitKey, KEY_EXPECTED), "ip")
+  if (rate === null) return undefined
+  const policy: RateLimitPolicy = { ...rate, burst: burst === 0 ? defaultBurst(rate) : burst, key }
+  return policy
+})
+
+/** A `redis://` or `rediss://` URL with a host, or empty. */
+const redisUrl = parsedBy((text) => {
+  if (text === "") return ""
+  const url = URL.canParse(text) ? new URL(text) : undefined
+  return url !== undefined && (url.protocol === "redis:" || url.protocol === "rediss:") && url.hostname !== ""
+    ? text
+    : undefined
+}, "a redis://[user:password@]host[:port][/db] URL (rediss:// for TLS)")
+
+const trustedProxiesVariable = variable(
+  "TRUSTED_PROXIES",
+  parsedBy((text) => {
+    const entries = text
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== "")
+    return entries.length === 0 ? null : parseTrustedProxies(entries)
+  }, TRUSTED_PROXIES_EXPECTED),
+  "",
 )
 
 const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* () {
@@ -204,6 +273,14 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     debugRouting: yield* variable("DEBUG_ROUTING", boolean, "false"),
     forwardLoadReports: yield* variable("FORWARD_LOAD_REPORTS", boolean, "false"),
     logEveryNRequests: yield* variable("LOG_EVERY_N_REQUESTS", nonNegativeInteger, "100"),
+    replicaMaxRequests: yield* variable("REPLICA_MAX_REQUESTS", nonNegativeInteger, "0"),
+    queueSize: yield* variable("QUEUE_SIZE", nonNegativeInteger, "100"),
+    queueTimeoutMs: yield* variable("QUEUE_TIMEOUT", seconds, "5"),
+    rateLimit: yield* rateLimitVariables,
+    trustedProxies: (yield* trustedProxiesVariable) ?? undefined,
+    rateLimitRedisUrl: yield* variable("RATE_LIMIT_REDIS_URL", redisUrl, ""),
+    rateLimitRedisTimeoutMs: yield* variable("RATE_LIMIT_REDIS_TIMEOUT", seconds, "0.05"),
+    rateLimitOnRedisError: yield* variable("RATE_LIMIT_ON_REDIS_ERROR", oneOf(RedisErrorPolicy), "allow"),
   }
   if (config.routesFromLabels && config.routesFile !== "") {
     return yield* new ConfigInvalid({

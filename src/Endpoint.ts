@@ -88,6 +88,8 @@ export class Endpoint {
     ejectedUntil: undefined,
     readmittedAt: undefined,
   }
+  /** The most requests it may have in flight from this balancer (`REPLICA_MAX_REQUESTS`); 0: any. */
+  maxRequests = 0
   /** `weight` scaled by slow start's ramp; the pool sets it whenever it rebuilds the candidates. */
   effectiveWeight = 1
   /** Smooth weighted rotation's running credit (NGINX's `current_weight`), for uneven weights. */
@@ -120,6 +122,11 @@ export class Endpoint {
 
   get id(): ReplicaId {
     return this.replica.id
+  }
+
+  /** It may take one more request: below its `maxRequests`, or without one. */
+  get hasRoom(): boolean {
+    return this.maxRequests === 0 || this.active < this.maxRequests
   }
 
   get ejected(): boolean {

@@ -31,6 +31,8 @@ export interface Candidates {
   readonly panic: boolean
   /** Every candidate has the same effective weight, so selectors may leave weights aside. */
   readonly uniform: boolean
+  /** Some candidate has a cap on requests in flight (`Endpoint.maxRequests`). */
+  readonly capped: boolean
 }
 
 export interface ReplicaPoolShape {
@@ -64,7 +66,7 @@ export class ReplicaPool extends Context.Tag("swarmguard/ReplicaPool")<ReplicaPo
       let stale = true
       /** When a warming endpoint's weight next steps up: the candidates are rebuilt then. */
       let rampDueAt = Number.POSITIVE_INFINITY
-      let cached: Candidates = { endpoints: [], panic: false, uniform: true }
+      let cached: Candidates = { endpoints: [], panic: false, uniform: true, capped: false }
 
       /** Applies discovery's current set: unchanged replicas keep their endpoint, the rest come and go. */
       const applyDiscovery = (replicas: ReadonlyArray<Replica>) => {
@@ -74,12 +76,14 @@ export class ReplicaPool extends Context.Tag("swarmguard/ReplicaPool")<ReplicaPo
         const next = replicas.map((replica) => {
           const weight = replica.weight ?? 1
           const known = byId.get(replica.id)
-          if (known === undefined || known.replica.origin !== replica.origin) {
-            return new Endpoint(replica, joinedAt, weight)
-          }
-          // A new weight keeps the endpoint and its state: only its share changes.
-          known.weight = weight
-          return known
+          const endpoint =
+            known === undefined || known.replica.origin !== replica.origin
+              ? new Endpoint(replica, joinedAt, weight)
+              : known
+          // A new weight or cap keeps the endpoint and its state: only its share changes.
+          endpoint.weight = weight
+          endpoint.maxRequests = replica.maxRequests ?? config.replicaMaxRequests
+          return endpoint
         })
         const kept = new Set(next)
         for (const endpoint of endpoints) {
@@ -141,7 +145,12 @@ export class ReplicaPool extends Context.Tag("swarmguard/ReplicaPool")<ReplicaPo
         // Ejection never empties the pool by itself: the cap on ejections leaves one replica at least,
         // and should the rest be unhealthy, the healthy ones are still better than none.
         const candidates = panic ? known : admitted.length > 0 ? admitted : healthy
-        cached = { endpoints: candidates, panic, uniform: weigh(candidates, now) }
+        cached = {
+          endpoints: candidates,
+          panic,
+          uniform: weigh(candidates, now),
+          capped: candidates.some((endpoint) => endpoint.maxRequests > 0),
+        }
       }
 
       return {

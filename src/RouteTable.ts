@@ -8,6 +8,7 @@ import type { IncomingMessage } from "node:http"
 import { Context } from "effect"
 import type { AffinityShape } from "./Affinity.ts"
 import type { Algorithm } from "./domain/Algorithm.ts"
+import type { RateLimiter } from "./limits/rate-limiter.ts"
 import type { LocalityShape } from "./locality.ts"
 import type { MetricsSourceShape } from "./MetricsSource.ts"
 import type { OutlierDetectorShape } from "./OutlierDetector.ts"
@@ -26,6 +27,8 @@ export interface Cluster {
   readonly outliers: OutlierDetectorShape
   readonly affinity: AffinityShape
   readonly locality: LocalityShape
+  /** The route's client rate limit; undefined: none. */
+  readonly rateLimiter: RateLimiter | undefined
   /** The path the replica is sent: the request's, less the route's `strip-prefix`. */
   readonly upstreamPath: (url: string) => string
 }

@@ -39,6 +39,9 @@ export type FailureKind =
   | "client_abort"
   | "request_too_large"
   | "bad_request"
+  /** Every replica was at its cap and the queue was full, or the wait was longer than allowed. */
+  | "queue_full"
+  | "queue_timeout"
   /** No route's rule matched (counted by the route table, not by a route's stats). */
   | "no_route"
 
@@ -111,6 +114,8 @@ export class RoutingStats extends Context.Tag("swarmguard/RoutingStats")<Routing
         client_abort: 0,
         request_too_large: 0,
         bad_request: 0,
+        queue_full: 0,
+        queue_timeout: 0,
         no_route: 0,
       }
       // One bucket per second of the trailing window, indexed by second modulo its length.

@@ -98,6 +98,19 @@ export const oneOf = <const L extends readonly [string, ...Array<string>]>(
   expected: `one of ${schema.literals.join(", ")}`,
 })
 
+/** Text read by `parse`, which gives undefined for text it does not accept. */
+export const parsedBy = <A>(parse: (text: string) => A | undefined, expected: string): VariableType<A> => ({
+  schema: Schema.transformOrFail(Schema.String, Schema.Any, {
+    strict: true,
+    decode: (raw, _, ast) => {
+      const value = parse(raw)
+      return value === undefined ? Either.left(new ParseResult.Type(ast, raw)) : Either.right(value)
+    },
+    encode: (_value, _, ast) => Either.left(new ParseResult.Forbidden(ast, _value, "decode only")),
+  }) as unknown as Schema.Schema<A, string>,
+  expected,
+})
+
 export const nonEmptyText: VariableType<string> = {
   schema: Schema.String.pipe(Schema.minLength(1)),
   expected: "a non-empty string",

@@ -6,12 +6,14 @@
 
 import type { Cluster } from "../../src/RouteTable.ts"
 import type { FailureKind, StatsSnapshot } from "../../src/RoutingStats.ts"
+import { type LimitsView, limitsOf } from "./limit-views.ts"
 
 export interface RouteStats {
   readonly algorithm: string
   readonly total_requests: number
   readonly requests_per_second: number
   readonly routing_decisions: Record<string, number>
+  readonly limits: LimitsView
 }
 
 export type CombinedSnapshot = StatsSnapshot & { readonly routes: Record<string, RouteStats> }
@@ -39,7 +41,8 @@ export const combinedSnapshot = (clusters: ReadonlyArray<Cluster>, noRoute: numb
   const responses: Record<string, number> = { "1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0 }
   const failures: Record<string, number> = { no_route: noRoute }
   const routes: Record<string, RouteStats> = {}
-  for (const { route, algorithm, stats } of clusters) {
+  for (const cluster of clusters) {
+    const { route, algorithm, stats } = cluster
     const snapshot = stats.snapshot()
     const times = stats.routingTimes()
     const reads = stats.metricsReads()
@@ -65,6 +68,7 @@ export const combinedSnapshot = (clusters: ReadonlyArray<Cluster>, noRoute: numb
       total_requests: snapshot.total_requests,
       requests_per_second: snapshot.requests_per_second,
       routing_decisions: snapshot.routing_decisions,
+      limits: limitsOf([cluster]),
     }
   }
   return {

@@ -4,10 +4,12 @@ import { Effect, Layer } from "effect"
 import { Admin } from "../../src/Admin.ts"
 import { LbConfig } from "../../src/Config.ts"
 import { LeaseStore } from "../../src/LeaseStore.ts"
+import { RateLimitStore } from "../../src/RateLimitStore.ts"
 import { RouteTable } from "../../src/RouteTable.ts"
 import { sendJson } from "../../src/send-json.ts"
 import { combinedSnapshot } from "./combined-stats.ts"
 import { dashboardPage } from "./dashboard.ts"
+import { limitsOf, storeView } from "./limit-views.ts"
 import { makePrometheus, PROMETHEUS_CONTENT_TYPE, PROMETHEUS_PATH } from "./prometheus.ts"
 import { makeReadModel } from "./read-model.ts"
 import { type BalancerMetrics, healthJson, replicasJson, routesJson } from "./views.ts"
@@ -33,10 +35,11 @@ const sendContent = (res: ServerResponse, status: number, content: Content): voi
 export const layer = Layer.effect(
   Admin,
   Effect.gen(function* () {
-    const { config, leases, routes } = yield* Effect.all({
+    const { config, leases, routes, rateLimits } = yield* Effect.all({
       config: LbConfig,
       leases: LeaseStore,
       routes: RouteTable,
+      rateLimits: RateLimitStore,
     })
     const { algorithm } = config
     const read = yield* makeReadModel
@@ -50,6 +53,7 @@ export const layer = Layer.effect(
         leases: leases.totals(),
         ejections: clusters.reduce((sum, { outliers }) => sum + outliers.totalEjections(), 0),
         agent_poll_failures: routes.agentMetrics()?.pollFailures() ?? {},
+        limits: { ...limitsOf(clusters), rate_limit_store: storeView(rateLimits.status()) },
       }
     }
 
@@ -59,7 +63,7 @@ export const layer = Layer.effect(
 
     const views: Record<string, () => unknown> = {
       [config.metricsPath]: metricsJson,
-      "/_lb/health": () => healthJson(algorithm, read()),
+      "/_lb/health": () => healthJson(algorithm, read(), rateLimits.status()),
       "/_lb/replicas": () => replicasJson(read()),
       "/_lb/routes": () => routesJson(routes),
       "/_lb/dashboard": () => dashboard,

@@ -2,6 +2,8 @@
 import { Effect } from "effect"
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client"
 import { OUTCOMES } from "../../src/Endpoint.ts"
+import { QUEUE_WAIT_BOUNDS_SECONDS } from "../../src/limits/wait-times.ts"
+import { RateLimitStore } from "../../src/RateLimitStore.ts"
 import { type Cluster, RouteTable } from "../../src/RouteTable.ts"
 import { ROUTING_TIME_BOUNDS_SECONDS, type RoutingTimes, type StatsSnapshot } from "../../src/RoutingStats.ts"
 import type { EndpointView } from "./read-model.ts"
@@ -30,32 +32,60 @@ const processMetrics = (): Registry => {
 }
 
 const ROUTING_TIME = "swarmguard_lb_routing_decision_seconds"
+const QUEUE_WAIT = "swarmguard_lb_queue_wait_seconds"
+
+interface HistogramRow {
+  /** Already in the text format: `route="api",algorithm="lease"`. */
+  readonly labels: string
+  readonly times: RoutingTimes
+}
 
 /**
- * The routing-time histogram in the text format. RoutingStats keeps its buckets as plain numbers on
- * the data plane (prom-client's `observe` allocates per call and has no way to load counts kept
- * elsewhere), so the family is written here at scrape time.
+ * A histogram family in the text format. RoutingStats and the queues keep their buckets as plain
+ * numbers on the data plane (prom-client's `observe` allocates per call and has no way to load counts
+ * kept elsewhere), so these families are written here at scrape time.
  */
-const routingTimeText = (clusters: ReadonlyArray<Cluster>): string => {
-  const lines = [
-    `# HELP ${ROUTING_TIME} Time the selector took to choose a replica`,
-    `# TYPE ${ROUTING_TIME} histogram`,
-  ]
-  for (const { route, algorithm, stats } of clusters) {
-    const { bucketCounts, sumSeconds, count }: RoutingTimes = stats.routingTimes()
-    // Route names are letters, digits, `_`, `.` and `-` only: nothing to escape.
-    const labels = `route="${route.name}",algorithm="${algorithm}"`
+const histogramText = (
+  name: string,
+  help: string,
+  bounds: ReadonlyArray<number>,
+  rows: ReadonlyArray<HistogramRow>,
+): string => {
+  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`]
+  for (const { labels, times } of rows) {
+    const { bucketCounts, sumSeconds, count } = times
     let cumulative = 0
-    ROUTING_TIME_BOUNDS_SECONDS.forEach((bound, i) => {
+    bounds.forEach((bound, i) => {
       cumulative += bucketCounts[i]!
-      lines.push(`${ROUTING_TIME}_bucket{le="${bound}",${labels}} ${cumulative}`)
+      lines.push(`${name}_bucket{le="${bound}",${labels}} ${cumulative}`)
     })
-    lines.push(`${ROUTING_TIME}_bucket{le="+Inf",${labels}} ${count}`)
-    lines.push(`${ROUTING_TIME}_sum{${labels}} ${sumSeconds}`)
-    lines.push(`${ROUTING_TIME}_count{${labels}} ${count}`)
+    lines.push(`${name}_bucket{le="+Inf",${labels}} ${count}`)
+    lines.push(`${name}_sum{${labels}} ${sumSeconds}`)
+    lines.push(`${name}_count{${labels}} ${count}`)
   }
   return `${lines.join("\n")}\n`
 }
+
+// Route names are letters, digits, `_`, `.` and `-` only: nothing to escape in the labels below.
+const histogramsText = (clusters: ReadonlyArray<Cluster>): string =>
+  histogramText(
+    ROUTING_TIME,
+    "Time the selector took to choose a replica",
+    ROUTING_TIME_BOUNDS_SECONDS,
+    clusters.map(({ route, algorithm, stats }) => ({
+      labels: `route="${route.name}",algorithm="${algorithm}"`,
+      times: stats.routingTimes(),
+    })),
+  ) +
+  histogramText(
+    QUEUE_WAIT,
+    "Time requests waited in the queue for a replica below REPLICA_MAX_REQUESTS",
+    QUEUE_WAIT_BOUNDS_SECONDS,
+    clusters.map(({ route, router }) => ({
+      labels: `route="${route.name}"`,
+      times: router.queue().waitTimes,
+    })),
+  )
 
 /** The content type of the exposition: Prometheus's text format 0.0.4. */
 export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
@@ -64,6 +94,7 @@ export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
 export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>) =>
   Effect.gen(function* () {
     const routes = yield* RouteTable
+    const rateLimits = yield* RateLimitStore
     const registry = new Registry()
     /** One read of the endpoints and one of each route's stats per scrape, shared by every family. */
     let views: ReadonlyArray<EndpointView> = []
@@ -176,6 +207,123 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
       },
     })
 
+    /** A family with one series per route and label value, read from each cluster at scrape time. */
+    const perRoute = (
+      kind: typeof Counter | typeof Gauge,
+      name: string,
+      help: string,
+      label: string | undefined,
+      read: (cluster: Cluster) => ReadonlyArray<readonly [value: string, count: number]>,
+    ) =>
+      new kind({
+        name,
+        help,
+        labelNames: label === undefined ? ["route"] : ["route", label],
+        registers: [registry],
+        collect(this: Counter | Gauge) {
+          this.reset()
+          for (const { cluster } of snapshots) {
+            for (const [value, count] of read(cluster)) {
+              const labels =
+                label === undefined
+                  ? { route: cluster.route.name }
+                  : { route: cluster.route.name, [label]: value }
+              if (this instanceof Counter) this.inc(labels, count)
+              else this.set(labels, count)
+            }
+          }
+        },
+      })
+    perRoute(
+      Gauge,
+      "swarmguard_lb_queue_length",
+      "Requests waiting for a replica below REPLICA_MAX_REQUESTS",
+      undefined,
+      ({ router }) => [["", router.queue().length]],
+    )
+    perRoute(
+      Counter,
+      "swarmguard_lb_queue_rejections_total",
+      "Requests answered 503 for capacity: the queue was full, or the wait passed QUEUE_TIMEOUT",
+      "reason",
+      ({ router }) => {
+        const { counts } = router.queue()
+        return [
+          ["full", counts.full],
+          ["timeout", counts.timedOut],
+        ]
+      },
+    )
+    perRoute(
+      Counter,
+      "swarmguard_lb_queue_abandoned_total",
+      "Queued requests whose client went away before a replica had room",
+      undefined,
+      ({ router }) => [["", router.queue().counts.abandoned]],
+    )
+    perRoute(
+      Counter,
+      "swarmguard_lb_rate_limit_decisions_total",
+      "Client rate-limit decisions: admitted, limited (429), unavailable (503, Redis unreachable with RATE_LIMIT_ON_REDIS_ERROR=deny)",
+      "decision",
+      ({ rateLimiter }) => {
+        if (rateLimiter === undefined) return []
+        const { admitted, limited, unavailable } = rateLimiter.counts()
+        return [
+          ["admitted", admitted],
+          ["limited", limited],
+          ["unavailable", unavailable],
+        ]
+      },
+    )
+    perRoute(
+      Counter,
+      "swarmguard_lb_rate_limit_unknown_key_total",
+      "Requests without the RATE_LIMIT_KEY header, counted in the shared unknown budget",
+      undefined,
+      ({ rateLimiter }) => (rateLimiter === undefined ? [] : [["", rateLimiter.counts().unknownKey]]),
+    )
+    const storeFamilies: ReadonlyArray<
+      readonly [kind: typeof Counter | typeof Gauge, name: string, help: string, read: () => number]
+    > = [
+      [
+        Gauge,
+        "swarmguard_lb_rate_limit_redis_degraded",
+        "1 while Redis is unreachable and rate limits are not shared",
+        () => (rateLimits.status().degraded ? 1 : 0),
+      ],
+      [
+        Counter,
+        "swarmguard_lb_rate_limit_redis_outages_total",
+        "Times Redis became unreachable",
+        () => rateLimits.status().outages,
+      ],
+      [
+        Counter,
+        "swarmguard_lb_rate_limit_redis_errors_total",
+        "Redis calls that failed or passed RATE_LIMIT_REDIS_TIMEOUT",
+        () => rateLimits.status().redisErrors,
+      ],
+      [
+        Counter,
+        "swarmguard_lb_rate_limit_local_decisions_total",
+        "Decisions this balancer took alone while Redis was unreachable",
+        () => rateLimits.status().localDecisions,
+      ],
+    ]
+    for (const [kind, name, help, read] of storeFamilies) {
+      new kind({
+        name,
+        help,
+        registers: [registry],
+        collect(this: Counter | Gauge) {
+          this.reset()
+          if (this instanceof Counter) this.inc(read())
+          else this.set(read())
+        },
+      })
+    }
+
     /**
      * A gauge with a value for every known replica (`read` undefined: none for that one). Refilled at
      * every scrape, so replicas that left the service disappear from the exposition.
@@ -242,6 +390,6 @@ export const makePrometheus = (readEndpoints: () => ReadonlyArray<EndpointView>)
       snapshots = clusters.map((cluster) => ({ cluster, snapshot: cluster.stats.snapshot() }))
       const families = await registry.metrics()
       const processFamilies = await processMetrics().metrics()
-      return `${families}\n${routingTimeText(clusters)}\n${processFamilies}`
+      return `${families}\n${histogramsText(clusters)}\n${processFamilies}`
     }
   })

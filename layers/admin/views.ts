@@ -1,9 +1,11 @@
 /** The JSON views: the PRD's `GET /metrics` (LB_METRICS_PATH), `/_lb/health` and `/_lb/replicas`. */
 import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import type { LeaseTotals } from "../../src/LeaseStore.ts"
+import type { RateLimitStoreStatus } from "../../src/RateLimitStore.ts"
 import type { RouteTableShape } from "../../src/RouteTable.ts"
 import type { Affinity } from "../../src/routes/route-spec.ts"
 import type { CombinedSnapshot } from "./combined-stats.ts"
+import type { LimitsView, storeView } from "./limit-views.ts"
 import type { EndpointView } from "./read-model.ts"
 
 /** The body of `GET /metrics`: the PRD's fields and the balancer's additions. */
@@ -14,6 +16,8 @@ export type BalancerMetrics = CombinedSnapshot & {
   readonly ejections: number
   /** Failed agent polls per agent since start. */
   readonly agent_poll_failures: Readonly<Record<string, number>>
+  /** Every route's queue and rate limit added up, and the rate-limit store's state. */
+  readonly limits: LimitsView & { readonly rate_limit_store: ReturnType<typeof storeView> }
 }
 
 export const replicasJson = (views: ReadonlyArray<EndpointView>) =>
@@ -56,11 +60,20 @@ export const replicasJson = (views: ReadonlyArray<EndpointView>) =>
           },
   }))
 
-export const healthJson = (algorithm: Algorithm, views: ReadonlyArray<EndpointView>) => ({
-  status: "ok",
+/**
+ * `/_lb/health`: `degraded` while the shared rate limits cannot be shared (Redis unreachable); the
+ * balancer still serves, so the status code stays 200 and an orchestrator does not restart it.
+ */
+export const healthJson = (
+  algorithm: Algorithm,
+  views: ReadonlyArray<EndpointView>,
+  rateLimits: RateLimitStoreStatus,
+) => ({
+  status: rateLimits.degraded ? "degraded" : "ok",
   algorithm,
   replicas_known: views.length,
   replicas_healthy: views.filter(({ endpoint }) => endpoint.health.healthy).length,
+  ...(rateLimits.degraded ? { degraded: ["rate_limit_redis_unreachable"] } : {}),
 })
 
 const affinityText = (affinity: Affinity | undefined): string | null =>

@@ -9,12 +9,13 @@ import { Discovery, type DiscoveryShape } from "../../src/Discovery.ts"
 import type { Replica } from "../../src/domain/Replica.ts"
 import type { WeightedOrigin } from "../../src/routes/route-spec.ts"
 
-export const replicaOf = ({ origin, weight }: WeightedOrigin): Replica => ({
+export const replicaOf = ({ origin, weight, maxRequests }: WeightedOrigin): Replica => ({
   id: new URL(origin).host,
   name: origin,
   origin,
   node: undefined,
   weight,
+  maxRequests,
 })
 
 export interface StaticDiscovery extends DiscoveryShape {
@@ -32,7 +33,9 @@ export const makeStaticDiscovery = (origins: ReadonlyArray<WeightedOrigin>): Sta
       const known = new Map(replicas.map((replica) => [replica.origin, replica]))
       const updated = next.map((entry) => {
         const replica = known.get(entry.origin)
-        return replica?.weight === entry.weight ? replica : replicaOf(entry)
+        return replica?.weight === entry.weight && replica.maxRequests === entry.maxRequests
+          ? replica
+          : replicaOf(entry)
       })
       const changed =
         updated.length !== replicas.length || updated.some((replica, i) => replica !== replicas[i])

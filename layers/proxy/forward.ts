@@ -9,8 +9,10 @@ import type { Dispatcher, Pool } from "undici"
 import type { AffinityShape } from "../../src/Affinity.ts"
 import { type Attempt, FIRST_FINAL, FIRST_RETRYABLE, type Refusal } from "../../src/Attempt.ts"
 import type { Endpoint } from "../../src/Endpoint.ts"
+import type { RateDecision } from "../../src/limits/rate-limiter.ts"
+import type { Ticket } from "../../src/limits/request-queue.ts"
 import { isAttempt } from "../../src/Router.ts"
-import type { RouteTableShape } from "../../src/RouteTable.ts"
+import type { Cluster, RouteTableShape } from "../../src/RouteTable.ts"
 import { sendJson } from "../../src/send-json.ts"
 import { BodyTooLarge, limitBody } from "./body-limit.ts"
 import { clientAddressOf, forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts"
@@ -35,12 +37,10 @@ export const forward = (context: ForwardContext, req: IncomingMessage, res: Serv
   const cluster = context.routes.match(req)
   if (cluster === undefined) {
     context.routes.recordNoRoute()
-    // An unread body would be taken for the next request on this connection: it ends here.
-    if (hasBody) res.shouldKeepAlive = false
-    refuse(res, noRoute(req))
+    refuseUnread(res, hasBody, noRoute(req))
     return
   }
-  const { router, route } = cluster
+  const { router, rateLimiter } = cluster
   router.arrived("request")
   const limit = context.maxRequestBodyBytes
   if (hasBody && limit > 0 && Number(req.headers["content-length"] ?? 0) > limit) {
@@ -48,6 +48,33 @@ export const forward = (context: ForwardContext, req: IncomingMessage, res: Serv
     refuseTooLarge(res, limit)
     return
   }
+  if (rateLimiter === undefined) {
+    send(context, cluster, req, res, headers, hasBody, undefined)
+    return
+  }
+  const admit = (decision: RateDecision) => {
+    if (decision.admitted) send(context, cluster, req, res, headers, hasBody, decision.headers)
+    else if (!res.destroyed) refuseUnread(res, hasBody, decision.refusal)
+  }
+  const decision = rateLimiter.check(req)
+  if (decision instanceof Promise) void decision.then(admit)
+  else admit(decision)
+}
+
+/** Sends an admitted request to a replica, at once or after waiting in the route's queue. */
+const send = (
+  context: ForwardContext,
+  cluster: Cluster,
+  req: IncomingMessage,
+  res: ServerResponse,
+  headers: Array<string>,
+  hasBody: boolean,
+  rateLimitHeaders: ReadonlyArray<string> | undefined,
+): void => {
+  const { router, route } = cluster
+  // A client that left while Redis decided is not sent on.
+  if (res.destroyed) return
+  const limit = context.maxRequestBodyBytes
   const url = req.url ?? "/"
   const path = cluster.upstreamPath(url)
   if (path !== url) headers.push("x-forwarded-prefix", route.stripPrefix!)
@@ -61,9 +88,17 @@ export const forward = (context: ForwardContext, req: IncomingMessage, res: Serv
       : req
   const { affinity } = cluster
   const key = affinity.keyOf(req)
-  const request = { req, res, path, headers, body, affinity, key }
-  dispatch(context, request, router.route(retryable ? FIRST_RETRYABLE : FIRST_FINAL, key))
+  const request = { req, res, path, headers, body, affinity, key, rateLimitHeaders }
+  const routed = router.routeOrQueue(retryable ? FIRST_RETRYABLE : FIRST_FINAL, key)
+  if (!isTicket(routed)) {
+    dispatch(context, request, routed)
+    return
+  }
+  routed.deliver = (next) => dispatch(context, request, next)
+  res.once("close", () => routed.cancel())
 }
+
+const isTicket = (routed: Attempt | Refusal | Ticket): routed is Ticket => "deliver" in routed
 
 /** What every try of one request sends. */
 interface Request {
@@ -76,6 +111,8 @@ interface Request {
   readonly key: string | undefined
   readonly headers: Array<string>
   readonly body: Readable | null
+  /** The route's rate-limit state, for the response (`RateLimit-Policy`, `RateLimit`). */
+  readonly rateLimitHeaders: ReadonlyArray<string> | undefined
 }
 
 const refuseTooLarge = (res: ServerResponse, limit: number) => {
@@ -90,17 +127,22 @@ const refuseTooLarge = (res: ServerResponse, limit: number) => {
   })
 }
 
-const refuse = (res: ServerResponse, { status, body }: Refusal) => {
-  if (!res.headersSent) sendJson(res, status, body)
-  else res.destroy()
+const refuse = (res: ServerResponse, { status, body, retryAfterSeconds, headers = [] }: Refusal) => {
+  if (res.headersSent) res.destroy()
+  else if (retryAfterSeconds === undefined) sendJson(res, status, body, headers)
+  else sendJson(res, status, body, [...headers, "retry-after", String(retryAfterSeconds)])
+}
+
+const refuseUnread = (res: ServerResponse, hasBody: boolean, refusal: Refusal) => {
+  // An unread body would be taken for the next request on this connection: it ends here.
+  if (hasBody) res.shouldKeepAlive = false
+  refuse(res, refusal)
 }
 
 /** Sends the request on its attempt, or answers the refusal. */
 const dispatch = (context: ForwardContext, request: Request, routed: Attempt | Refusal): void => {
   if (!isAttempt(routed)) {
-    // An unread body would be taken for the next request on this connection: it ends here.
-    if (request.body !== null) request.res.shouldKeepAlive = false
-    refuse(request.res, routed)
+    refuseUnread(request.res, request.body !== null, routed)
     return
   }
   const { req, path, headers, body } = request
@@ -156,9 +198,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.resume = resume
     this.attempt.respond(statusCode)
     const headers = forwardResponseHeaders(rawHeaders, this.attempt, this.context.forwardLoadReports)
-    const { affinity, key } = this.request
+    const { affinity, key, rateLimitHeaders } = this.request
     const cookie = affinity.setCookie(key, this.attempt.endpoint)
     if (cookie !== undefined) headers.push("set-cookie", cookie)
+    if (rateLimitHeaders !== undefined) headers.push(...rateLimitHeaders)
     this.request.res.writeHead(statusCode, statusMessage ?? "", headers)
     // Node sends stored headers with the first body write. Usually that chunk arrives in the same
     // tick; a replica that answers headers first and body later (long poll, event stream) must not

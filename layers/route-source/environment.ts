@@ -26,6 +26,10 @@ export const layer = Layer.effect(
       algorithm: undefined,
       affinity: undefined,
       healthPath: undefined,
+      maxRequests: undefined,
+      queueSize: undefined,
+      queueTimeoutMs: undefined,
+      rateLimit: undefined,
     }
     return { initial: { routes: [route], source: "environment" }, changes: Stream.empty }
   }),

@@ -25,9 +25,11 @@ import type { AgentReports } from "../../src/AgentReports.ts"
 import { LbConfig, type LbConfigShape } from "../../src/Config.ts"
 import { Discovery } from "../../src/Discovery.ts"
 import type { LeaseStore } from "../../src/LeaseStore.ts"
+import { makeRateLimiter } from "../../src/limits/rate-limiter.ts"
 import { Locality, type LocalTest, makeLocality } from "../../src/locality.ts"
 import { MetricsSource, type MetricsSourceShape } from "../../src/MetricsSource.ts"
 import { OutlierDetector } from "../../src/OutlierDetector.ts"
+import { RateLimitStore } from "../../src/RateLimitStore.ts"
 import { ReplicaPool } from "../../src/ReplicaPool.ts"
 import { Router } from "../../src/Router.ts"
 import { type RouteSet, RouteSource } from "../../src/RouteSource.ts"
@@ -92,6 +94,10 @@ const clusterKey = (route: RouteSpec): string =>
     route.algorithm ?? null,
     route.healthPath ?? null,
     route.affinity ?? null,
+    route.maxRequests ?? null,
+    route.queueSize ?? null,
+    route.queueTimeoutMs ?? null,
+    route.rateLimit === undefined ? null : route.rateLimit,
   ])
 
 /** The balancer's configuration as one route's services read it. */
@@ -103,6 +109,10 @@ const routeConfig = (config: LbConfigShape, route: RouteSpec): LbConfigShape => 
   affinity: route.affinity ?? config.affinity,
   targetService: route.upstream._tag === "Service" ? route.upstream.service : route.name,
   targetPort: (route.upstream._tag === "Service" ? route.upstream.port : undefined) ?? config.targetPort,
+  replicaMaxRequests: route.maxRequests ?? config.replicaMaxRequests,
+  queueSize: route.queueSize ?? config.queueSize,
+  queueTimeoutMs: route.queueTimeoutMs ?? config.queueTimeoutMs,
+  rateLimit: route.rateLimit === null ? undefined : (route.rateLimit ?? config.rateLimit),
 })
 
 const POLL_DRAINED = Schedule.spaced(Duration.millis(100))
@@ -130,7 +140,8 @@ export const layer = Layer.scoped(
   Effect.gen(function* () {
     const config = yield* LbConfig
     const source = yield* RouteSource
-    const shared = yield* Effect.context<LbConfig | LeaseStore | HttpClient.HttpClient>()
+    const shared = yield* Effect.context<LbConfig | LeaseStore | RateLimitStore | HttpClient.HttpClient>()
+    const rateLimits = Context.get(shared, RateLimitStore)
     const tableScope = yield* Effect.scope
     const clock = yield* Effect.clock
 
@@ -176,6 +187,10 @@ export const layer = Layer.scoped(
             outliers: Context.get(built, OutlierDetector),
             affinity: Context.get(built, Affinity),
             locality,
+            rateLimiter:
+              settings.rateLimit === undefined
+                ? undefined
+                : makeRateLimiter(route.name, settings.rateLimit, config.trustedProxies, rateLimits),
           },
           replicas,
         }

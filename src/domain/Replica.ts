@@ -12,4 +12,6 @@ export interface Replica {
   readonly node: string | undefined
   /** Its share of traffic relative to its route's other replicas; 1 unless set, 0 drains it. */
   readonly weight?: number
+  /** Its own cap on requests in flight, over its route's; unset: the route's. */
+  readonly maxRequests?: number | undefined
 }

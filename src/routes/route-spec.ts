@@ -6,6 +6,14 @@
 import { Either, ParseResult, Schema } from "effect"
 import { ALGORITHMS, type Algorithm } from "../domain/Algorithm.ts"
 import { HttpOrigin } from "../env.ts"
+import {
+  defaultBurst,
+  KEY_EXPECTED,
+  parseRate,
+  parseRateLimitKey,
+  RATE_EXPECTED,
+  type RateLimitPolicy,
+} from "../limits/rate.ts"
 import { compileRule, matchesEverything, type RequestMatcher, requiredHosts } from "./rule-match.ts"
 import { HTTP_TOKEN, parseRule } from "./rule-syntax.ts"
 
@@ -18,6 +26,8 @@ export type Affinity =
 export interface WeightedOrigin {
   readonly origin: string
   readonly weight: number
+  /** Its own cap on requests in flight; unset: the route's. */
+  readonly maxRequests?: number | undefined
 }
 
 /** Where a route's requests go: replicas listed by address, or the tasks of a Swarm service. */
@@ -51,6 +61,12 @@ export interface RouteSpec {
   readonly affinity: Affinity | undefined
   /** Unset: the balancer's `HEALTH_CHECK_PATH`. */
   readonly healthPath: string | undefined
+  /** Unset: the balancer's `REPLICA_MAX_REQUESTS`, `QUEUE_SIZE` and `QUEUE_TIMEOUT`. */
+  readonly maxRequests: number | undefined
+  readonly queueSize: number | undefined
+  readonly queueTimeoutMs: number | undefined
+  /** Unset: the balancer's `RATE_LIMIT`; null: none on this route. */
+  readonly rateLimit: RateLimitPolicy | null | undefined
 }
 
 /** What is wrong with a route, and where: which route and which key. */
@@ -87,6 +103,23 @@ export const isAffinityText = (text: string): boolean =>
 
 export const AFFINITY_EXPECTED = "cookie, hash:ip or hash:<header name>"
 
+const Count = Schema.Number.pipe(
+  Schema.filter((n) => Number.isInteger(n) && n >= 0 && n <= 1_000_000),
+  Schema.annotations({ message: () => "expected an integer from 0 to 1000000" }),
+)
+const Seconds = Schema.Number.pipe(
+  Schema.filter((n) => Number.isFinite(n) && n > 0 && n <= 3_600),
+  Schema.annotations({ message: () => "expected a number of seconds above 0, at most 3600" }),
+)
+const RateText = Schema.String.pipe(
+  Schema.filter((text) => text.trim() === "none" || parseRate(text) !== undefined),
+  Schema.annotations({ message: () => `expected ${RATE_EXPECTED}, or none` }),
+)
+const RateKeyText = Schema.String.pipe(
+  Schema.filter((text) => parseRateLimitKey(text) !== undefined),
+  Schema.annotations({ message: () => `expected ${KEY_EXPECTED}` }),
+)
+
 const AffinityText = Schema.String.pipe(
   Schema.filter(isAffinityText),
   Schema.annotations({ message: () => `expected ${AFFINITY_EXPECTED}` }),
@@ -99,7 +132,16 @@ export const RouteInput = Schema.Struct({
   priority: Schema.optional(Schema.Int.annotations({ message: () => "expected an integer" })),
   "strip-prefix": Schema.optional(UrlPath),
   replicas: Schema.optional(
-    Schema.Array(Schema.Union(Origin, Schema.Struct({ url: Origin, weight: Schema.optional(Weight) }))),
+    Schema.Array(
+      Schema.Union(
+        Origin,
+        Schema.Struct({
+          url: Origin,
+          weight: Schema.optional(Weight),
+          "max-requests": Schema.optional(Count),
+        }),
+      ),
+    ),
   ),
   service: Schema.optional(Name),
   port: Schema.optional(
@@ -112,6 +154,12 @@ export const RouteInput = Schema.Struct({
   algorithm: Schema.optional(AlgorithmName),
   affinity: Schema.optional(AffinityText),
   "health-path": Schema.optional(UrlPath),
+  "max-requests": Schema.optional(Count),
+  "queue-size": Schema.optional(Count),
+  "queue-timeout": Schema.optional(Seconds),
+  "rate-limit": Schema.optional(RateText),
+  "rate-limit-burst": Schema.optional(Count),
+  "rate-limit-key": Schema.optional(RateKeyText),
 })
 export type RouteInput = typeof RouteInput.Type
 
@@ -143,11 +191,15 @@ export const routeSpecOf = (input: RouteInput): Either.Either<RouteSpec, RoutePr
           replicas: input.replicas!.map((entry) =>
             typeof entry === "string"
               ? { origin: entry, weight }
-              : { origin: entry.url, weight: entry.weight ?? weight },
+              : { origin: entry.url, weight: entry.weight ?? weight, maxRequests: entry["max-requests"] },
           ),
         }
   if (upstream._tag === "Replicas" && upstream.replicas.length === 0) {
     return problem("replicas", "expected at least one replica")
+  }
+  const rateText = input["rate-limit"]?.trim()
+  if (rateText === undefined && (input["rate-limit-burst"] ?? input["rate-limit-key"]) !== undefined) {
+    return problem("rate-limit", "is missing: rate-limit-burst and rate-limit-key go with a rate-limit")
   }
   return Either.right({
     name: input.name,
@@ -162,7 +214,23 @@ export const routeSpecOf = (input: RouteInput): Either.Either<RouteSpec, RoutePr
     algorithm: input.algorithm,
     affinity: input.affinity === undefined ? undefined : affinityOf(input.affinity),
     healthPath: input["health-path"],
+    maxRequests: input["max-requests"],
+    queueSize: input["queue-size"],
+    queueTimeoutMs: input["queue-timeout"] === undefined ? undefined : input["queue-timeout"] * 1000,
+    rateLimit: rateLimitOf(rateText, input),
   })
+}
+
+const rateLimitOf = (text: string | undefined, input: RouteInput): RateLimitPolicy | null | undefined => {
+  if (text === undefined) return undefined
+  const rate = parseRate(text)
+  if (rate === undefined) return null
+  const burst = input["rate-limit-burst"] ?? 0
+  return {
+    ...rate,
+    burst: burst === 0 ? defaultBurst(rate) : burst,
+    key: parseRateLimitKey(input["rate-limit-key"] ?? "ip")!,
+  }
 }
 
 /**

@@ -18,7 +18,15 @@ export const LABEL_PREFIX = "swarmguard."
 export const ENABLE_LABEL = `${LABEL_PREFIX}enable`
 
 /** Labels whose values are numbers in the route's shape. */
-const NUMERIC = new Set(["priority", "weight", "port"])
+const NUMERIC = new Set([
+  "priority",
+  "weight",
+  "port",
+  "max-requests",
+  "queue-size",
+  "queue-timeout",
+  "rate-limit-burst",
+])
 
 /** The keys a label may set: every key of a routes file's entry but those the service itself gives. */
 const LABEL_KEYS = new Set(

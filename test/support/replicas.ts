@@ -27,6 +27,8 @@ export interface ReplicaServer {
   readonly aborted: () => number
   /** The connections that carried at least one request to `path`: since start, open now, most open at once. */
   readonly connections: (path: string) => PathConnections
+  /** The most requests (health probes aside) it was handling at once. */
+  readonly peakInFlight: () => number
   /** From now on holds every request but health probes this long before handling it, as a slowed replica. */
   readonly setDelay: (ms: number) => void
   /** From now on answers every request to `path` with `status` and a JSON body; undefined restores it. */
@@ -78,6 +80,9 @@ interface Counters {
   readonly pathsOf: WeakMap<Socket, Set<string>>
   readonly statuses: Map<string, number>
   delayMs: number
+  /** Requests other than health probes being handled now, and the most at once. */
+  inFlight: number
+  peakInFlight: number
 }
 
 /** Counts `socket` among the connections of `path`, the first time it carries a request there. */
@@ -103,6 +108,11 @@ const countConnection = (counters: Counters, socket: Socket, path: string) => {
 const handler = (name: string, counters: Counters) => {
   const handle = answer(name, counters)
   return (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.url !== "/health") {
+      counters.inFlight++
+      counters.peakInFlight = Math.max(counters.peakInFlight, counters.inFlight)
+      res.once("close", () => counters.inFlight--)
+    }
     if (counters.delayMs > 0 && req.url !== "/health") setTimeout(handle, counters.delayMs, req, res)
     else handle(req, res)
   }
@@ -271,6 +281,8 @@ const startReplica = async (
     pathsOf: new WeakMap(),
     statuses: new Map(),
     delayMs: 0,
+    inFlight: 0,
+    peakInFlight: 0,
   }
   const handle = handler(name, counters)
   const sockets = new WebSocketServer({ noServer: true })
@@ -318,6 +330,7 @@ const startReplica = async (
     hits: (path) => counters.hits.get(path) ?? 0,
     aborted: () => counters.aborted,
     connections: (path) => ({ ...(counters.connections.get(path) ?? { opened: 0, open: 0, peak: 0 }) }),
+    peakInFlight: () => counters.peakInFlight,
     setDelay: (ms) => {
       counters.delayMs = ms
     },

@@ -91,7 +91,11 @@ export const sample = (cpuPercent: number, sampledAt: number): ReplicaMetrics =>
 export const fixedPool = (known: ReadonlyArray<Endpoint> = []) =>
   Layer.succeed(ReplicaPool, {
     endpoints: () => known,
-    candidates: () => ({ ...choiceOf(known), panic: false }),
+    candidates: () => ({
+      ...choiceOf(known),
+      panic: false,
+      capped: known.some((endpoint) => endpoint.maxRequests > 0),
+    }),
     invalidate: () => {},
   })
 
