@@ -103,6 +103,7 @@ export class Attempt implements PendingExchange {
   ) {
     this.sentAt = context.now()
     endpoint.pending.add(this)
+    endpoint.inFlight++
   }
 
   /** The replica's answer has begun (its status line and headers). */
@@ -127,6 +128,7 @@ export class Attempt implements PendingExchange {
     if (this.ended) return false
     this.ended = true
     this.endpoint.pending.delete(this)
+    this.endpoint.inFlight--
     this.context.leases.release(this.lease)
     this.context.released()
     return true

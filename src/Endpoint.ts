@@ -88,7 +88,13 @@ export class Endpoint {
     ejectedUntil: undefined,
     readmittedAt: undefined,
   }
-  /** The most requests it may have in flight from this balancer (`REPLICA_MAX_REQUESTS`); 0: any. */
+  /**
+   * Exchanges under way with it (Attempts not yet ended), which its cap counts. Unlike `active`, a
+   * lease that outlives `LEASE_DURATION` (a request slower than that) does not lower it: the cap
+   * holds however long a request takes.
+   */
+  inFlight = 0
+  /** The most exchanges it may have in flight from this balancer (`REPLICA_MAX_REQUESTS`); 0: any. */
   maxRequests = 0
   /** `weight` scaled by slow start's ramp; the pool sets it whenever it rebuilds the candidates. */
   effectiveWeight = 1
@@ -126,7 +132,7 @@ export class Endpoint {
 
   /** It may take one more request: below its `maxRequests`, or without one. */
   get hasRoom(): boolean {
-    return this.maxRequests === 0 || this.active < this.maxRequests
+    return this.maxRequests === 0 || this.inFlight < this.maxRequests
   }
 
   get ejected(): boolean {

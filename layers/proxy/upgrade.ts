@@ -6,9 +6,10 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage, STATUS_CODES } from "node:http"
 import { Socket } from "node:net"
 import type { Duplex } from "node:stream"
-import { type Attempt, FIRST_FINAL, type UpstreamFailure } from "../../src/Attempt.ts"
+import { type Attempt, FIRST_FINAL, type Refusal, type UpstreamFailure } from "../../src/Attempt.ts"
+import type { RateDecision } from "../../src/limits/rate-limiter.ts"
 import { isAttempt } from "../../src/Router.ts"
-import type { RouteTableShape } from "../../src/RouteTable.ts"
+import type { Cluster, RouteTableShape } from "../../src/RouteTable.ts"
 import { clientAddressOf, forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts"
 import { noRoute } from "./no-route.ts"
 import { upstreamFailureOf } from "./upstream-errors.ts"
@@ -38,7 +39,7 @@ const responseHead = (status: number, message: string, headers: ReadonlyArray<st
 }
 
 /** A JSON answer written straight onto the client's socket, which then closes. */
-const answer = (socket: Duplex, status: number, body: unknown): void => {
+const answer = (socket: Duplex, status: number, body: unknown, headers: ReadonlyArray<string> = []): void => {
   if (!socket.writable) {
     socket.destroy()
     return
@@ -53,6 +54,7 @@ const answer = (socket: Duplex, status: number, body: unknown): void => {
     "no-store",
     "connection",
     "close",
+    ...headers,
   ])
   socket.end(head + payload, () => socket.destroy())
 }
@@ -96,10 +98,42 @@ export const upgrade = (
     answer(socket, 503, { error: "shutting_down", message: "the balancer is shutting down" })
     return
   }
+  const { rateLimiter } = cluster
+  if (rateLimiter === undefined) {
+    open(context, cluster, req, socket, head)
+    return
+  }
+  const admit = (decision: RateDecision) => {
+    if (decision.admitted) open(context, cluster, req, socket, head)
+    else refuse(socket, decision.refusal)
+  }
+  const decision = rateLimiter.check(req)
+  if (decision instanceof Promise) void decision.then(admit)
+  else admit(decision)
+}
+
+const refuse = (socket: Duplex, { status, body, retryAfterSeconds, headers = [] }: Refusal) =>
+  answer(
+    socket,
+    status,
+    body,
+    retryAfterSeconds === undefined ? headers : [...headers, "retry-after", String(retryAfterSeconds)],
+  )
+
+/** Routes an admitted upgrade and opens its tunnel. Upgrades never wait in the queue. */
+const open = (
+  context: UpgradeContext,
+  cluster: Cluster,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+) => {
+  // A client that left while Redis decided is not sent on.
+  if (socket.destroyed) return
   // An upgrade is never retried: the handshake may have started something on the replica.
-  const routed = router.route(FIRST_FINAL, cluster.affinity.keyOf(req))
+  const routed = cluster.router.route(FIRST_FINAL, cluster.affinity.keyOf(req))
   if (!isAttempt(routed)) {
-    answer(socket, routed.status, routed.body)
+    refuse(socket, routed)
     return
   }
   try {

@@ -7,7 +7,7 @@
  * A request never waits longer than `RATE_LIMIT_REDIS_TIMEOUT` and never waits for a reconnect. While
  * Redis is unreachable the store is degraded: decisions fall back to this balancer's own buckets
  * (`RATE_LIMIT_ON_REDIS_ERROR=allow`) or are refused (`deny`), the outage is logged once, and a probe
- * brings sharing back as soon as Redis answers again.
+ * brings sharing back as soon as Redis decides again.
  */
 import { Duration, Effect, FiberSet, Layer, Schedule } from "effect"
 import { Redis } from "ioredis"
@@ -22,6 +22,8 @@ import {
 import { makeMemoryBuckets, sweepForever } from "./memory.ts"
 
 export const KEY_PREFIX = "swarmguard:ratelimit:"
+/** The key the outage probe decides on: a budget no request spends from. */
+const PROBE_KEY = `${KEY_PREFIX}probe`
 
 /**
  * The GCRA decision of src/limits/gcra.ts, run inside Redis. KEYS[1]: the budget's key; ARGV: the
@@ -93,13 +95,15 @@ export const layer = Layer.scoped(
     client.on("error", () => {})
 
     let degraded = false
+    /** The layer is closing: the connection's end is no outage. */
+    let closing = false
     let outages = 0
     let redisErrors = 0
     let localDecisions = 0
     let unavailableDecisions = 0
 
     const goDown = (why: string) => {
-      if (degraded) return
+      if (degraded || closing) return
       degraded = true
       outages++
       const fallback =
@@ -107,7 +111,7 @@ export const layer = Layer.scoped(
           ? "each balancer counts its own budget"
           : "rate-limited requests are refused with 503"
       run(
-        Effect.logError(`rate limits are not shared while Redis is unreachable: ${fallback}`).pipe(
+        Effect.logError(`rate limits are not shared while Redis cannot decide: ${fallback}`).pipe(
           Effect.annotateLogs({ reason: why }),
         ),
       )
@@ -116,11 +120,10 @@ export const layer = Layer.scoped(
     const comeBack = () => {
       if (!degraded) return
       degraded = false
-      run(Effect.logInfo("Redis is reachable again: rate limits are shared"))
+      run(Effect.logInfo("Redis decides again: rate limits are shared"))
     }
 
     client.on("close", () => goDown("connection closed"))
-    client.on("ready", comeBack)
 
     const fallback = (key: string, intervalMs: number, burst: number): StoreVerdict => {
       if (config.rateLimitOnRedisError === "deny") {
@@ -144,12 +147,20 @@ export const layer = Layer.scoped(
     }
 
     yield* Effect.promise(() => client.connect().catch((error: unknown) => goDown(messageOf(error))))
-    // A timed-out call leaves the connection open, so no `ready` will say Redis is back: ask it.
-    yield* Effect.promise(() => (degraded ? client.ping().then(comeBack, () => {}) : Promise.resolve())).pipe(
+    // Redis is back when a decision works again. A Redis that answers PING but refuses the script
+    // (read-only after a failover, out of memory, no permission) is still out, and a timed-out call
+    // leaves the connection open, so no connection event would tell.
+    const probe = () => client.swarmguardGcra(PROBE_KEY, 1, Number.MAX_SAFE_INTEGER).then(comeBack, () => {})
+    yield* Effect.promise(() => (degraded ? probe() : Promise.resolve())).pipe(
       Effect.repeat(Schedule.spaced(PROBE_INTERVAL)),
       Effect.forkScoped,
     )
-    yield* Effect.addFinalizer(() => Effect.sync(() => client.disconnect()))
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closing = true
+        client.disconnect()
+      }),
+    )
 
     const store: RateLimitStoreShape = {
       take,

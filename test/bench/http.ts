@@ -2,6 +2,7 @@
 
 import { get } from "../../src/process/http.ts"
 import { cpuTimeMs } from "../../src/process/proc.ts"
+import { printLimitCosts } from "./limits.ts"
 import { type LoadOptions, type Measurement, measure, warmUp } from "./load.ts"
 import { formatTable, median } from "./report.ts"
 import type { Target } from "./targets.ts"
@@ -165,5 +166,6 @@ export const runHttp = async (targets: ReadonlyArray<Target>, rounds: number, lo
       `goal: ${name} ≥ ${GOAL_RATIO} × raw: ${ratio >= GOAL_RATIO ? "PASS" : "MISS"} (${fmt(ratio, 2)})`,
     )
   }
+  printLimitCosts(results)
   await printBalancerViews(targets)
 }

@@ -13,6 +13,8 @@ export interface Options {
   readonly algorithms: ReadonlyArray<Algorithm>
   /** Extra variables for the balancers, for experiments; none by default, so they run on defaults. */
   readonly lbEnv: Record<string, string>
+  /** Also measure `lease` with each limit set but never reached (and lease itself, to compare). */
+  readonly limits: boolean
 }
 
 const USAGE = `usage: npm run bench:proxy -- [options]
@@ -23,7 +25,9 @@ const USAGE = `usage: npm run bench:proxy -- [options]
   --only WHAT       http | routing: run only that part
   --algorithms A,B  balancers to measure (default: every algorithm)
   --picks N         timed picks per routing case (BENCH_PICKS, default 20000)
-  --lb-env K=V      extra environment for the balancers (repeatable), e.g. LOG_EVERY_N_REQUESTS=0`
+  --lb-env K=V      extra environment for the balancers (repeatable), e.g. LOG_EVERY_N_REQUESTS=0
+  --limits          also lease with a per-replica cap, a rate limit in memory and one in Redis, each
+                    never reached (starts Debian's redis-server); compared with lease round by round`
 
 const number = (name: string, given: string | undefined, fallback: string, min: number): number => {
   const value = Number(given ?? process.env[`BENCH_${name.toUpperCase()}`] ?? fallback)
@@ -43,6 +47,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined =
       picks: { type: "string" },
       algorithms: { type: "string" },
       "lb-env": { type: "string", multiple: true },
+      limits: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   })
@@ -60,7 +65,10 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined =
     if (eq <= 0) throw new Error(`--lb-env takes NAME=VALUE, not ${pair}\n${USAGE}`)
     lbEnv[pair.slice(0, eq)] = pair.slice(eq + 1)
   }
+  const limits = values.limits ?? false
   const algorithms = (values.algorithms ?? ALGORITHMS.join(",")).split(",").map((name) => name.trim())
+  // The limits are measured against lease.
+  if (limits && !algorithms.includes("lease")) algorithms.push("lease")
   const unknown = algorithms.filter((name) => !(ALGORITHMS as ReadonlyArray<string>).includes(name))
   if (unknown.length > 0) throw new Error(`--algorithms: unknown ${unknown.join(", ")}\n${USAGE}`)
   return {
@@ -72,5 +80,6 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined =
     only,
     picks: Math.floor(number("picks", values.picks, "20000", 100)),
     lbEnv,
+    limits,
   }
 }

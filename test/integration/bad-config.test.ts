@@ -9,6 +9,10 @@ describe("bad configuration", () => {
     ["LB_ALGORITHM", "fastest", /one of lease, metrics, hybrid, round-robin/],
     ["LB_PORT", "-1", /TCP port.*0 to 65535/],
     ["CPU_WEIGHT", "abc", /number of 0 or more/],
+    ["RATE_LIMIT", "100 per second", /a rate such as 100\/s/],
+    ["RATE_LIMIT_KEY", "cookie", /ip, route or header:<name>/],
+    ["RATE_LIMIT_REDIS_URL", "http://redis:6379", /redis:\/\/\[user:password@\]host/],
+    ["TRUSTED_PROXIES", "10.0.0.0/33", /IP addresses or CIDR blocks/],
   ])("%s=%s stops the program with exit code 1", async (variable, value, expected) => {
     const exit = await runBalancerToExit({ REPLICAS: "http://127.0.0.2:9", [variable]: value })
     expect(exit.code).toBe(1)
@@ -48,6 +52,11 @@ describe("bad configuration", () => {
       "a misspelt key",
       "routes:\n  - name: api\n    rule: Host(`api.local`)\n    algoritm: adaptive\n    service: api\n",
       /route api, algoritm: is unexpected, expected: "name" \| "rule"/,
+    ],
+    [
+      "a malformed rate",
+      "routes:\n  - name: api\n    rule: Host(`api.local`)\n    service: api\n    rate-limit: fast\n",
+      /route api, rate-limit: expected a rate such as 100\/s/,
     ],
     [
       "a rule that does not parse",

@@ -199,6 +199,27 @@ describe("upgrade failures", () => {
     expect((await metricsView(lb.url)).leases.acquired).toBe(0)
   })
 
+  it("spends from the route's rate limit, and answers 429 with its headers past it", async () => {
+    const { lb } = await startCluster({ RATE_LIMIT: "1/m", RATE_LIMIT_BURST: "1" })
+    const open = await connect(wsUrl(lb.url))
+    await open.close()
+    const reply = await refusedUpgrade(`${lb.url}/ws`)
+    expect(reply.status).toBe(429)
+    expect(reply.headers["retry-after"]).toMatch(/^\d+$/)
+    expect(reply.headers.ratelimit).toBe('"default";r=0;t=60')
+    expect(JSON.parse(reply.body.toString("utf8"))).toMatchObject({ error: "rate_limited" })
+  })
+
+  it("never waits in the queue: at capacity it gets 503 queue_full", async () => {
+    const { lb } = await startCluster({ REPLICA_MAX_REQUESTS: "1" }, { replicas: 1 })
+    const open = await connect(wsUrl(lb.url))
+    const reply = await refusedUpgrade(`${lb.url}/ws`)
+    expect(reply.status).toBe(503)
+    expect(reply.headers["retry-after"]).toBe("1")
+    expect(JSON.parse(reply.body.toString("utf8"))).toMatchObject({ error: "queue_full" })
+    await open.close()
+  })
+
   it("keeps the lease past LEASE_DURATION while the connection lasts", async () => {
     const { set, lb } = await startCluster({ LEASE_DURATION: "1", LEASE_CLEANUP_INTERVAL: "1" })
     const idOf = (name: string) => set.replicas.find((replica) => replica.name === name)!.id

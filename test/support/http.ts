@@ -23,6 +23,8 @@ export interface RequestOptions {
   readonly headers?: OutgoingHttpHeaders
   readonly body?: Buffer | Readable
   readonly timeoutMs?: number
+  /** The loopback address the request leaves from (127.0.0.x), as a distinct client. */
+  readonly localAddress?: string
 }
 
 /** A response read to its end. */
@@ -44,6 +46,7 @@ export const request = (url: string, options: RequestOptions = {}): Promise<Repl
       headers: options.headers ?? {},
       agent: false,
       timeout: options.timeoutMs ?? 15_000,
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
     })
     req.on("timeout", () =>
       req.destroy(new Error(`no answer from ${url} within ${options.timeoutMs ?? 15_000} ms`)),

@@ -3,13 +3,22 @@
  * discovery, metrics, a replica pool and HTTP under test control.
  */
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { ConfigProvider, Duration, Effect, FiberId, FiberSet, Layer } from "effect"
+import { affinityLayer } from "../../layers/affinity/registry.ts"
+import { layer as memoryLeaseLayer } from "../../layers/lease-store/memory.ts"
+import { layer as consecutiveOutliersLayer } from "../../layers/outlier-detector/consecutive.ts"
+import { selectorLayers } from "../../layers/selector/registry.ts"
 import { LbConfig } from "../../src/Config.ts"
 import { Discovery } from "../../src/Discovery.ts"
+import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import type { Replica, ReplicaId } from "../../src/domain/Replica.ts"
 import { Endpoint } from "../../src/Endpoint.ts"
+import { HealthProbe } from "../../src/HealthProbe.ts"
+import type { QueueTimer } from "../../src/limits/request-queue.ts"
 import { MetricsSource, type ReplicaMetrics } from "../../src/MetricsSource.ts"
 import { ReplicaPool } from "../../src/ReplicaPool.ts"
+import { Router } from "../../src/Router.ts"
+import { RoutingStats } from "../../src/RoutingStats.ts"
 import type { Choice } from "../../src/Selector.ts"
 
 /** LbConfig decoded from `env` alone (the process environment is not read). */
@@ -25,6 +34,9 @@ export const replica = (n: number): Replica => ({
   origin: `http://127.0.0.${n + 1}:8080`,
   node: undefined,
 })
+
+/** `replica(n)` with its own cap on requests in flight. */
+export const capped = (n: number, maxRequests: number): Replica => ({ ...replica(n), maxRequests })
 
 /**
  * The endpoint of `replica(n)`, as one of a pool's first replicas (no slow start), with `weight` as
@@ -120,3 +132,45 @@ export const fakeHttp = () => {
   })
   return { routes, requested, layer: Layer.succeed(HttpClient.HttpClient, client) }
 }
+
+/**
+ * A request queue's timer on the clock service, as the Router's: each timer a fiber of the enclosing
+ * scope, so TestClock moves it and the scope's end stops it.
+ */
+export const clockTimer = Effect.gen(function* () {
+  const run = yield* FiberSet.makeRuntime<never>()
+  const clock = yield* Effect.clock
+  const timer: QueueTimer = {
+    start: (ms, expire) => {
+      const fiber = run(Effect.sleep(Duration.millis(ms)).pipe(Effect.zipRight(Effect.sync(expire))))
+      return () => fiber.unsafeInterruptAsFork(FiberId.none)
+    },
+    now: () => clock.unsafeCurrentTimeMillis(),
+  }
+  return timer
+})
+
+/**
+ * A Router over real leases, stats, outlier detection, affinity and pool on `replicas`, with a health
+ * probe that ignores what it is told.
+ */
+export const routerOver = (
+  replicas: ReadonlyArray<Replica>,
+  env: Record<string, string> = {},
+  algorithm: Algorithm = "round-robin",
+) =>
+  Router.layer.pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        selectorLayers[algorithm],
+        memoryLeaseLayer,
+        RoutingStats.layer,
+        consecutiveOutliersLayer,
+        Layer.succeed(HealthProbe, { reportFailure: () => {} }),
+        affinityLayer,
+      ),
+    ),
+    Layer.provideMerge(ReplicaPool.layer),
+    Layer.provide(Layer.merge(fakeDiscovery(replicas).layer, fakeMetrics().layer)),
+    Layer.provide(configLayer({ LOG_EVERY_N_REQUESTS: "0", ...env })),
+  )
