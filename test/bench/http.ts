@@ -45,7 +45,7 @@ interface BalancerView {
 }
 
 const balancerView = async (target: Target): Promise<BalancerView | undefined> => {
-  const answer = await get(`${target.url}metrics`)
+  const answer = await get(new URL("/metrics", target.url).href)
   if (answer?.status !== 200) return undefined
   try {
     return JSON.parse(answer.body) as BalancerView

@@ -13,7 +13,7 @@ export interface Options {
   readonly algorithms: ReadonlyArray<Algorithm>
   /** Extra variables for the balancers, for experiments; none by default, so they run on defaults. */
   readonly lbEnv: Record<string, string>
-  /** Also measure `lease` with each limit set but never reached (and lease itself, to compare). */
+  /** Also measure what each limit costs, set but never reached (limits.ts). */
   readonly limits: boolean
 }
 
@@ -23,11 +23,12 @@ const USAGE = `usage: npm run bench:proxy -- [options]
   --warmup S        seconds of warm-up before each measurement (BENCH_WARMUP, default 1)
   --connections N   autocannon connections (BENCH_CONNECTIONS, default 50)
   --only WHAT       http | routing: run only that part
-  --algorithms A,B  balancers to measure (default: every algorithm)
+  --algorithms A,B  balancers to measure (default: every algorithm; none: only the other targets)
   --picks N         timed picks per routing case (BENCH_PICKS, default 20000)
   --lb-env K=V      extra environment for the balancers (repeatable), e.g. LOG_EVERY_N_REQUESTS=0
-  --limits          also lease with a per-replica cap, a rate limit in memory and one in Redis, each
-                    never reached (starts Debian's redis-server); compared with lease round by round`
+  --limits          also two balancers with routes that each set one limit, never reached (a cap, a
+                    rate limit in memory, one in Redis: starts Debian's redis-server), each compared
+                    with a plain route of the same process`
 
 const number = (name: string, given: string | undefined, fallback: string, min: number): number => {
   const value = Number(given ?? process.env[`BENCH_${name.toUpperCase()}`] ?? fallback)
@@ -66,9 +67,8 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined =
     lbEnv[pair.slice(0, eq)] = pair.slice(eq + 1)
   }
   const limits = values.limits ?? false
-  const algorithms = (values.algorithms ?? ALGORITHMS.join(",")).split(",").map((name) => name.trim())
-  // The limits are measured against lease.
-  if (limits && !algorithms.includes("lease")) algorithms.push("lease")
+  const given = values.algorithms ?? ALGORITHMS.join(",")
+  const algorithms = given === "none" ? [] : given.split(",").map((name) => name.trim())
   const unknown = algorithms.filter((name) => !(ALGORITHMS as ReadonlyArray<string>).includes(name))
   if (unknown.length > 0) throw new Error(`--algorithms: unknown ${unknown.join(", ")}\n${USAGE}`)
   return {

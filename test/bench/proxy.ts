@@ -2,7 +2,7 @@
 import { availableParallelism, loadavg } from "node:os"
 import { stopAll, stopChildrenOnExit } from "../../src/process/children.ts"
 import { runHttp } from "./http.ts"
-import { startLimitVariants } from "./limits.ts"
+import { startLimitTargets } from "./limits.ts"
 import { parseOptions } from "./options.ts"
 import { runRouting } from "./routing.ts"
 import { startTargets } from "./targets.ts"
@@ -29,8 +29,18 @@ const main = async () => {
       "balancers: REPLICAS, LB_HOST, LB_PORT, LB_ALGORITHM set; everything else " +
         (overrides.length === 0 ? "at its default" : `at its default except ${overrides.join(" ")}`),
     )
-    const limits = options.limits ? await startLimitVariants() : undefined
-    const targets = await startTargets(options.algorithms, options.lbEnv, limits?.variants)
+    let stopLimits: (() => Promise<void>) | undefined
+    const targets = await startTargets(
+      options.algorithms,
+      options.lbEnv,
+      options.limits
+        ? async (origins) => {
+            const limits = await startLimitTargets(origins)
+            stopLimits = limits.stop
+            return limits.targets
+          }
+        : undefined,
+    )
     await runHttp(targets, options.rounds, {
       connections: options.connections,
       durationS: options.durationS,
@@ -38,7 +48,7 @@ const main = async () => {
     })
     // The routing micro-benchmark should not share the CPU with idle-but-polling balancers.
     await stopAll()
-    await limits?.stop()
+    await stopLimits?.()
   }
   if (options.only !== "http") await runRouting(options.picks)
 }

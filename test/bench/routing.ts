@@ -11,6 +11,7 @@ import { makeRouteMatcher } from "../../src/routes/route-matcher.ts"
 import { parseRoutesFile } from "../../src/routes/routes-file.ts"
 import { type RequestFacts, requestFacts } from "../../src/routes/rule-match.ts"
 import { type Choice, Selector, type SelectorShape } from "../../src/Selector.ts"
+import { runRateLimitChecks } from "./rate-limit-check.ts"
 import { formatTable } from "./report.ts"
 
 export const REPLICA_COUNTS = [3, 30, 300]
@@ -194,5 +195,6 @@ export const runRouting = async (picks: number): Promise<void> => {
     routeRows.push([String(routeCount), label, timing.p50Us.toFixed(2), timing.p99Us.toFixed(2)])
   }
   console.log(formatTable(["routes", "requests", "p50 µs", "p99 µs"], routeRows))
+  runRateLimitChecks(picks)
   console.log(`(timer floor: hrtime.bigint() pair p50 ${timerFloorUs(picks).toFixed(2)} µs, included above)`)
 }

@@ -4,7 +4,6 @@ import type { Algorithm } from "../../src/domain/Algorithm.ts"
 import { spawnBalancer } from "../../src/process/balancer.ts"
 import { type Child, startChild } from "../../src/process/child.ts"
 import { nextMessage, untilAnswers } from "../../src/process/wait.ts"
-import type { LimitVariant } from "./limits.ts"
 
 /** tsx compiles on start and two cores are shared: generous, but a hung child still ends the run. */
 const READY_TIMEOUT_MS = 60_000
@@ -21,18 +20,17 @@ export interface Target {
 const entry = (file: string) => fileURLToPath(new URL(file, import.meta.url))
 
 const startBalancer = async (
-  name: string,
   algorithm: Algorithm,
   origins: ReadonlyArray<string>,
   extraEnv: Record<string, string>,
 ): Promise<Target> => {
   const child = await spawnBalancer(
     { REPLICAS: origins.join(","), LB_ALGORITHM: algorithm, ...extraEnv },
-    { name: `balancer (${name})`, readyTimeoutMs: READY_TIMEOUT_MS },
+    { name: `balancer (${algorithm})`, readyTimeoutMs: READY_TIMEOUT_MS },
   )
   const url = `${child.url}/`
   await untilAnswers(child, url, READY_TIMEOUT_MS)
-  return { name, url, balancer: true, pid: child.pid }
+  return { name: algorithm, url, balancer: true, pid: child.pid }
 }
 
 /** A proxy the balancer is measured against: `raw-proxy.ts`, or the same written on @effect/platform. */
@@ -55,8 +53,8 @@ const startYardstick = async (
 export const startTargets = async (
   algorithms: ReadonlyArray<Algorithm>,
   lbEnv: Record<string, string>,
-  /** `lease` balancers with one limit each (`--limits`). */
-  limitVariants: ReadonlyArray<LimitVariant> = [],
+  /** Extra targets over the same backends (`--limits`). */
+  startMore?: (origins: ReadonlyArray<string>) => Promise<ReadonlyArray<Target>>,
 ): Promise<Array<Target>> => {
   const backends = startChild("backends", entry("./backends.ts"), {})
   const origins = await nextMessage<Array<string>>(backends, "send their origins", READY_TIMEOUT_MS)
@@ -64,8 +62,8 @@ export const startTargets = async (
   const [raw, effectPlatform, ...balancers] = await Promise.all([
     startYardstick("raw", "./raw-proxy.ts", origins),
     startYardstick("effect-platform", "./effect-proxy.ts", origins),
-    ...algorithms.map((algorithm) => startBalancer(algorithm, algorithm, origins, lbEnv)),
-    ...limitVariants.map(({ name, env }) => startBalancer(name, "lease", origins, { ...lbEnv, ...env })),
+    ...algorithms.map((algorithm) => startBalancer(algorithm, origins, lbEnv)),
   ])
-  return [raw!, direct, effectPlatform!, ...balancers]
+  const more = startMore === undefined ? [] : await startMore(origins)
+  return [raw!, direct, effectPlatform!, ...balancers, ...more]
 }
