@@ -4,7 +4,11 @@
  */
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { gcra } from "../../src/limits/gcra.ts"
-import { RateLimitStore, type RateLimitStoreShape } from "../../src/RateLimitStore.ts"
+import {
+  RateLimitStore,
+  type RateLimitStoreShape,
+  type RateLimitStoreStatus,
+} from "../../src/RateLimitStore.ts"
 
 const SWEEP_INTERVAL = Duration.seconds(10)
 
@@ -42,21 +46,27 @@ export const makeMemoryBuckets = (now: () => number): MemoryBuckets => {
 export const sweepForever = (buckets: MemoryBuckets) =>
   Effect.sync(buckets.sweep).pipe(Effect.repeat(Schedule.spaced(SWEEP_INTERVAL)), Effect.forkScoped)
 
+const MEMORY_STATUS: RateLimitStoreStatus = {
+  backend: "memory",
+  degraded: false,
+  outages: 0,
+  redisErrors: 0,
+  localDecisions: 0,
+  unavailableDecisions: 0,
+}
+
+/** The store over buckets on the given clock, without the sweep (the layer adds it). */
+export const makeMemoryStore = (buckets: MemoryBuckets): RateLimitStoreShape => ({
+  take: buckets.take,
+  status: () => MEMORY_STATUS,
+})
+
 export const layer = Layer.scoped(
   RateLimitStore,
   Effect.gen(function* () {
     const clock = yield* Effect.clock
     const buckets = makeMemoryBuckets(() => clock.unsafeCurrentTimeMillis())
     yield* sweepForever(buckets)
-    const status = {
-      backend: "memory",
-      degraded: false,
-      outages: 0,
-      redisErrors: 0,
-      localDecisions: 0,
-      unavailableDecisions: 0,
-    } as const
-    const store: RateLimitStoreShape = { take: buckets.take, status: () => status }
-    return store
+    return makeMemoryStore(buckets)
   }),
 )

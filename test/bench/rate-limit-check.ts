@@ -4,9 +4,8 @@
  * clients (one key each), with a limit that is never reached.
  */
 import type { IncomingMessage } from "node:http"
-import { makeMemoryBuckets } from "../../layers/rate-limit-store/memory.ts"
+import { makeMemoryBuckets, makeMemoryStore } from "../../layers/rate-limit-store/memory.ts"
 import { makeRateLimiter } from "../../src/limits/rate-limiter.ts"
-import type { RateLimitStoreShape } from "../../src/RateLimitStore.ts"
 import { formatTable } from "./report.ts"
 
 const WARMUP_CHECKS = 5_000
@@ -15,18 +14,7 @@ const quantile = (sorted: Float64Array, q: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
 
 const timeChecks = (clients: number, checks: number) => {
-  const buckets = makeMemoryBuckets(() => Date.now())
-  const store: RateLimitStoreShape = {
-    take: buckets.take,
-    status: () => ({
-      backend: "memory",
-      degraded: false,
-      outages: 0,
-      redisErrors: 0,
-      localDecisions: 0,
-      unavailableDecisions: 0,
-    }),
-  }
+  const store = makeMemoryStore(makeMemoryBuckets(() => Date.now()))
   const limiter = makeRateLimiter(
     "bench",
     { count: 1_000_000_000, periodMs: 1_000, burst: 1_000_000_000, key: { _tag: "Ip" } },
