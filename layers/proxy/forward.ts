@@ -10,7 +10,7 @@ import type { AffinityShape } from "../../src/Affinity.ts"
 import { type Attempt, FIRST_FINAL, FIRST_RETRYABLE, type Refusal } from "../../src/Attempt.ts"
 import type { Endpoint } from "../../src/Endpoint.ts"
 import type { RateDecision } from "../../src/limits/rate-limiter.ts"
-import type { Ticket } from "../../src/limits/request-queue.ts"
+import { Ticket } from "../../src/limits/request-queue.ts"
 import { isAttempt } from "../../src/Router.ts"
 import type { Cluster, RouteTableShape } from "../../src/RouteTable.ts"
 import { sendJson } from "../../src/send-json.ts"
@@ -90,15 +90,13 @@ const send = (
   const key = affinity.keyOf(req)
   const request = { req, res, path, headers, body, affinity, key, rateLimitHeaders }
   const routed = router.routeOrQueue(retryable ? FIRST_RETRYABLE : FIRST_FINAL, key)
-  if (!isTicket(routed)) {
+  if (!(routed instanceof Ticket)) {
     dispatch(context, request, routed)
     return
   }
   routed.deliver = (next) => dispatch(context, request, next)
   res.once("close", () => routed.cancel())
 }
-
-const isTicket = (routed: Attempt | Refusal | Ticket): routed is Ticket => "deliver" in routed
 
 /** What every try of one request sends. */
 interface Request {

@@ -62,7 +62,7 @@ routes:
     onTestFinished(() => lb.close())
     first!.setDelay(50)
     second!.setDelay(50)
-    const tally = await drive(lb.url, { requests: 300, concurrency: 12 })
+    const tally = await drive(lb.url, { requests: 120, concurrency: 12 })
     expect(tally.failures).toEqual([])
     expect(first!.peakInFlight()).toBe(1)
     expect(second!.peakInFlight()).toBe(3)
