@@ -8,10 +8,11 @@
 # Images: ${REGISTRY}/swarmguard-load-balancer, swarmguard-monitoring-agent, swarmguard-web-stress
 # (no REGISTRY: local names without a prefix), tag $TAG (default latest).
 #
-# The build context is a staging folder: the sources, package files and the production
-# dependencies installed on this host with `npm ci --omit=dev` (the host reaches the npm registry;
-# containers here may not). When npm cannot install (offline), the host's own node_modules is
-# copied instead and the Dockerfile removes its devDependencies from the lockfile.
+# The build context is a staging folder: the compiled JavaScript (`npm run build`, dist/), package
+# files and the production dependencies installed on this host with `npm ci --omit=dev` (the host
+# reaches the npm registry; containers here may not). When npm cannot install (offline), the host's
+# own node_modules is copied instead. Either way the Dockerfile keeps only the packages the bundles
+# import at run time (deploy/prune-modules.mjs).
 set -eu
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -46,13 +47,17 @@ fi
 
 BASE_IMAGE="$NODE_IMAGE" sh "$here/base-image.sh"
 
+# The images run the compiled JavaScript: compile it here, where the compiler (a devDependency) is.
+[ -x "$repo/node_modules/.bin/esbuild" ] || { log "the bundler is missing: run npm ci first"; exit 1; }
+log "compiling (npm run build)"
+(cd "$repo" && npm run --silent build)
+
 stage="$(mktemp -d "${TMPDIR:-/tmp}/swarmguard-build.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/deploy"
-cp "$repo/package.json" "$repo/package-lock.json" "$repo/tsconfig.json" "$repo/.dockerignore" "$stage/"
-cp -R "$repo/src" "$repo/layers" "$repo/agent" "$stage/"
-cp -R "$repo/deploy/web-stress" "$here/prune-modules.mjs" "$stage/deploy/"
-find "$stage" -name '*.md' -type f -delete
+cp "$repo/package.json" "$repo/package-lock.json" "$repo/.dockerignore" "$stage/"
+cp -R "$repo/dist" "$stage/"
+cp "$here/prune-modules.mjs" "$stage/deploy/"
 
 log "installing production dependencies (npm ci --omit=dev) into $stage"
 if ! (cd "$stage" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null); then

@@ -37,7 +37,8 @@ const rateLimitStoreLayer = Layer.unwrapEffect(
 )
 
 /**
- * The whole balancer, given its configuration and an HTTP client for the control plane: the routes
+ * The whole balancer, given its configuration, an HTTP client for the control plane and its Peers
+ * (the other worker processes, for the views that answer for all of them): the routes
  * and their clusters (each route's discovery, pool, health, ejection, selector and router), the
  * leases and rate-limit budgets they all share, and on top the data plane and the admin views.
  */

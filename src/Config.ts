@@ -41,6 +41,7 @@ import {
 } from "./limits/rate.ts"
 import { LocalityMode } from "./locality.ts"
 import { AFFINITY_EXPECTED, type Affinity, affinityOf, isAffinityText } from "./routes/route-spec.ts"
+import { workerCount } from "./workers/worker-count.ts"
 
 export interface LbConfigShape {
   readonly listenHost: string
@@ -131,6 +132,8 @@ export interface LbConfigShape {
   readonly slowStartMs: number
   /** On SIGTERM, how long in-flight requests get to finish before connections are closed. */
   readonly drainTimeoutMs: number
+  /** Processes serving the port (`LB_WORKERS`); each keeps its own routing state. */
+  readonly workers: number
   readonly metricsPath: string
   readonly debugRouting: boolean
   /** Whether replicas' `endpoint-load-metrics` headers reach the client too (they are read either way). */
@@ -269,6 +272,7 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     outlierMaxEjectedPercent: yield* variable("OUTLIER_MAX_EJECTED_PERCENT", percent, "50"),
     slowStartMs: yield* variable("SLOW_START", secondsOrZero, "0"),
     drainTimeoutMs: yield* variable("DRAIN_TIMEOUT", seconds, "25"),
+    workers: yield* variable("LB_WORKERS", workerCount, "1"),
     metricsPath: yield* variable("LB_METRICS_PATH", urlPath, "/metrics"),
     debugRouting: yield* variable("DEBUG_ROUTING", boolean, "false"),
     forwardLoadReports: yield* variable("FORWARD_LOAD_REPORTS", boolean, "false"),

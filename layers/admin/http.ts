@@ -4,13 +4,22 @@ import { Effect, Layer } from "effect"
 import { Admin } from "../../src/Admin.ts"
 import { LbConfig } from "../../src/Config.ts"
 import { LeaseStore } from "../../src/LeaseStore.ts"
+import { type Part, Peers } from "../../src/Peers.ts"
 import { RateLimitStore } from "../../src/RateLimitStore.ts"
 import { RouteTable } from "../../src/RouteTable.ts"
 import { sendJson } from "../../src/send-json.ts"
 import { combinedSnapshot } from "./combined-stats.ts"
 import { dashboardPage } from "./dashboard.ts"
 import { limitsOf, storeView } from "./limit-views.ts"
-import { makePrometheus, PROMETHEUS_CONTENT_TYPE, PROMETHEUS_PATH } from "./prometheus.ts"
+import { mergeExpositions } from "./merge-exposition.ts"
+import {
+  averageWeightsOf,
+  type MetricsPart,
+  mergeHealth,
+  mergeMetrics,
+  mergeReplicas,
+} from "./merge-views.ts"
+import { GAUGE_AGGREGATION, makePrometheus, PROMETHEUS_CONTENT_TYPE, PROMETHEUS_PATH } from "./prometheus.ts"
 import { makeReadModel } from "./read-model.ts"
 import { type BalancerMetrics, healthJson, replicasJson, routesJson } from "./views.ts"
 
@@ -32,14 +41,29 @@ const sendContent = (res: ServerResponse, status: number, content: Content): voi
   res.end(content.body)
 }
 
+const send = (res: ServerResponse, answer: unknown): void => {
+  if (answer instanceof Content) sendContent(res, 200, answer)
+  else sendJson(res, 200, answer)
+}
+
+/** One exposition for the whole balancer; with one worker, its own as it stands. */
+const expositionOf = (parts: ReadonlyArray<Part>): string =>
+  parts.length === 1
+    ? (parts[0]!.value as string)
+    : mergeExpositions(
+        parts.map(({ worker, value }) => ({ worker, text: value as string })),
+        GAUGE_AGGREGATION,
+      )
+
 export const layer = Layer.effect(
   Admin,
   Effect.gen(function* () {
-    const { config, leases, routes, rateLimits } = yield* Effect.all({
+    const { config, leases, routes, rateLimits, peers } = yield* Effect.all({
       config: LbConfig,
       leases: LeaseStore,
       routes: RouteTable,
       rateLimits: RateLimitStore,
+      peers: Peers,
     })
     const { algorithm } = config
     const read = yield* makeReadModel
@@ -61,16 +85,40 @@ export const layer = Layer.effect(
     const { body, headers } = dashboardPage(config.metricsPath)
     const dashboard = new Content(body, headers)
 
+    // This process's part of each view that answers for the whole balancer (every worker's, merged).
+    peers.serve(
+      "metrics",
+      (): MetricsPart => ({
+        metrics: metricsJson(),
+        weights: averageWeightsOf(routes.clusters()),
+      }),
+    )
+    peers.serve("replicas", () => replicasJson(read()))
+    peers.serve("health", () => healthJson(algorithm, read(), rateLimits.status()))
+    peers.serve("prometheus", prometheus)
+    const gathered = <A>(view: string): Promise<ReadonlyArray<A>> =>
+      peers.gather(view).then((parts) => {
+        if (parts.length === 0) throw new Error(`no worker answered for ${view}`)
+        return parts.map(({ value }) => value as A)
+      })
+    const replicas = () => gathered<ReturnType<typeof replicasJson>>("replicas").then(mergeReplicas)
+
     const views: Record<string, () => unknown> = {
-      [config.metricsPath]: metricsJson,
-      "/_lb/health": () => healthJson(algorithm, read(), rateLimits.status()),
-      "/_lb/replicas": () => replicasJson(read()),
+      [config.metricsPath]: () => gathered<MetricsPart>("metrics").then(mergeMetrics),
+      "/_lb/health": () =>
+        Promise.all([gathered<ReturnType<typeof healthJson>>("health"), replicas()]).then(([health, all]) =>
+          mergeHealth(health, all.filter(({ healthy }) => healthy).length),
+        ),
+      "/_lb/replicas": replicas,
       "/_lb/routes": () => routesJson(routes),
       "/_lb/dashboard": () => dashboard,
       [PROMETHEUS_PATH]: () =>
-        prometheus().then(
-          (text) => new Content(Buffer.from(text), { "content-type": PROMETHEUS_CONTENT_TYPE }),
-        ),
+        peers
+          .gather("prometheus")
+          .then(
+            (parts: ReadonlyArray<Part>) =>
+              new Content(Buffer.from(expositionOf(parts)), { "content-type": PROMETHEUS_CONTENT_TYPE }),
+          ),
     }
 
     const handle = (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
@@ -86,16 +134,15 @@ export const layer = Layer.effect(
         return true
       }
       const answer = view()
-      // Answers that take a moment (the Prometheus exposition is collected asynchronously).
+      // Answers that take a moment: gathered from every worker, or collected asynchronously.
       if (answer instanceof Promise) {
         answer.then(
-          (content: Content) => sendContent(res, 200, content),
+          (value: unknown) => send(res, value),
           (error: unknown) => sendJson(res, 500, { error: "internal", message: String(error) }),
         )
         return true
       }
-      if (answer instanceof Content) sendContent(res, 200, answer)
-      else sendJson(res, 200, answer)
+      send(res, answer)
       return true
     }
     return { handle }

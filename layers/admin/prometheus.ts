@@ -6,6 +6,7 @@ import { QUEUE_WAIT_BOUNDS_SECONDS } from "../../src/limits/wait-times.ts"
 import { RateLimitStore } from "../../src/RateLimitStore.ts"
 import { type Cluster, RouteTable } from "../../src/RouteTable.ts"
 import { ROUTING_TIME_BOUNDS_SECONDS, type RoutingTimes, type StatsSnapshot } from "../../src/RoutingStats.ts"
+import type { GaugeAggregation } from "./merge-exposition.ts"
 import type { EndpointView } from "./read-model.ts"
 
 export const PROMETHEUS_PATH = "/_lb/metrics"
@@ -29,6 +30,24 @@ const processMetrics = (): Registry => {
     collectDefaultMetrics({ register: processRegistry })
   }
   return processRegistry
+}
+
+/**
+ * How each gauge of several workers (`LB_WORKERS`) becomes the balancer's: in-flight counts add up;
+ * a replica is healthy only if every worker finds it so; the ages are the freshest any worker has;
+ * reported load and scores are the highest, the cautious reading. Counters and histograms add up.
+ */
+export const GAUGE_AGGREGATION: Readonly<Record<string, GaugeAggregation>> = {
+  swarmguard_lb_queue_length: "sum",
+  swarmguard_lb_active_leases: "sum",
+  swarmguard_lb_rate_limit_redis_degraded: "max",
+  swarmguard_lb_replica_healthy: "min",
+  swarmguard_lb_replica_ejected: "max",
+  swarmguard_lb_replica_metrics_age_seconds: "min",
+  swarmguard_lb_replica_load_report_age_seconds: "min",
+  swarmguard_lb_replica_reported_cpu_utilization: "max",
+  swarmguard_lb_replica_reported_in_flight: "max",
+  swarmguard_lb_replica_load_score: "max",
 }
 
 const ROUTING_TIME = "swarmguard_lb_routing_decision_seconds"

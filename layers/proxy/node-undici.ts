@@ -8,7 +8,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net"
 import type { Duplex } from "node:stream"
 import { Data, Effect, Layer } from "effect"
-import { Pool } from "undici"
+import type { Pool } from "undici"
+import UndiciPool from "undici/lib/dispatcher/pool.js"
 import { Admin } from "../../src/Admin.ts"
 import { LbConfig } from "../../src/Config.ts"
 import type { Endpoint } from "../../src/Endpoint.ts"
@@ -63,7 +64,7 @@ export const layer = Layer.scoped(
     /** The endpoint's connection pool, opened on first use; the replica pool closes it on retirement. */
     const upstreamOf = (endpoint: Endpoint): Pool => {
       if (endpoint.upstream === undefined) {
-        endpoint.upstream = new Pool(endpoint.replica.origin, {
+        endpoint.upstream = new UndiciPool(endpoint.replica.origin, {
           connections: config.upstreamMaxConnections,
           connectTimeout: config.upstreamConnectTimeoutMs,
           headersTimeout: config.upstreamResponseTimeoutMs,

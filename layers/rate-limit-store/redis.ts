@@ -10,7 +10,7 @@
  * brings sharing back as soon as Redis decides again.
  */
 import { Duration, Effect, FiberSet, Layer, Schedule } from "effect"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
 import { LbConfig } from "../../src/Config.ts"
 import type { RateVerdict } from "../../src/limits/gcra.ts"
 import {
@@ -81,6 +81,8 @@ export const layer = Layer.scoped(
     const local = makeMemoryBuckets(() => clock.unsafeCurrentTimeMillis())
     yield* sweepForever(local)
 
+    // Loaded here, not at start: a balancer without a shared limit never pays for the client.
+    const { Redis } = yield* Effect.promise(() => import("ioredis"))
     const client = new Redis(config.rateLimitRedisUrl, {
       lazyConnect: true,
       // A request is never held for a reconnect: without a connection a call fails at once.

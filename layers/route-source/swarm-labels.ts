@@ -6,14 +6,13 @@
  * containers, never see them. A service whose labels cannot be used is refused on its own (logged,
  * counted), keeping its last good route if it had one; the others are routed.
  */
-import Docker from "dockerode"
 import { Data, Duration, Effect, Either, Layer, Option, Schedule, Stream } from "effect"
-import { connectionFromDockerHost } from "../../agent/docker/connection.ts"
 import { LbConfig } from "../../src/Config.ts"
 import { describeError } from "../../src/describeError.ts"
 import { type RouteSet, RouteSource, type RoutesRefused } from "../../src/RouteSource.ts"
 import type { RouteSpec } from "../../src/routes/route-spec.ts"
 import { describeLabelProblem, ENABLE_LABEL, routeOfLabels } from "../../src/routes/service-labels.ts"
+import { managerEngine } from "../manager-engine.ts"
 
 /** The Engine could not list the services at start: the balancer cannot know its routes. */
 export class ServicesUnavailable extends Data.TaggedError("ServicesUnavailable")<{
@@ -41,8 +40,7 @@ export const layer = Layer.effect(
   Effect.gen(function* () {
     const config = yield* LbConfig
     const engine = config.dockerHost
-    const connection = Either.getOrThrow(connectionFromDockerHost(engine))
-    const docker = new Docker(connection)
+    const docker = yield* managerEngine(engine)
     const list = Effect.tryPromise({
       try: (signal) =>
         docker.listServices({ filters: { label: [`${ENABLE_LABEL}=true`] }, abortSignal: signal }),

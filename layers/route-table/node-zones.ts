@@ -4,10 +4,9 @@
  * Engine every `ROUTES_POLL_INTERVAL`. Node labels live in the cluster's state, which only managers
  * serve, as service labels do. A failed read keeps the zones last read.
  */
-import Docker from "dockerode"
-import { Duration, Effect, Either } from "effect"
-import { connectionFromDockerHost } from "../../agent/docker/connection.ts"
+import { Duration, Effect } from "effect"
 import type { LbConfigShape } from "../../src/Config.ts"
+import { managerEngine } from "../manager-engine.ts"
 
 export interface NodeZones {
   /** The zone of the node with this hostname; undefined while unknown. */
@@ -19,7 +18,7 @@ export interface NodeZones {
 /** Starts polling in the current scope; the first read is awaited, so locality is right from the start. */
 export const pollNodeZones = (config: LbConfigShape) =>
   Effect.gen(function* () {
-    const docker = new Docker(Either.getOrThrow(connectionFromDockerHost(config.dockerHost)))
+    const docker = yield* managerEngine(config.dockerHost)
     let zones = new Map<string, string>()
     let version = 0
     const read = Effect.tryPromise((signal) => docker.listNodes({ abortSignal: signal })).pipe(

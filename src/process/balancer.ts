@@ -1,9 +1,13 @@
 /** The balancer run as a child process (`src/main.ts`), as tests, benchmarks and the comparison need it. */
 import { fileURLToPath } from "node:url"
-import { type Child, type Exited, type NodeOptions, startChild } from "./child.ts"
+import { type Child, type Exited, type NodeOptions, startChild, startProgram } from "./child.ts"
 import { untilLogged } from "./wait.ts"
 
 const entry = fileURLToPath(new URL("../main.ts", import.meta.url))
+/** What `npm run build` writes, and `npm start` and the images run. */
+const bundle = fileURLToPath(new URL("../../dist/load-balancer.mjs", import.meta.url))
+/** The environment `npm start` and the images add: glibc's trim threshold, fixed (README, "Build"). */
+export const BUNDLE_ENV = { MALLOC_TRIM_THRESHOLD_: "131072" }
 
 /** Loopback only, on a port of the system's choosing; the caller's variables come on top. */
 const defaults = { LB_HOST: "127.0.0.1", LB_PORT: "0" }
@@ -27,10 +31,18 @@ export interface BalancerOptions extends Pick<NodeOptions, "nodeOptions"> {
   readonly name?: string
   /** tsx compiles on start, and the machine may be busy: 30 s by default. */
   readonly readyTimeoutMs?: number
+  /** Runs the bundle (`npm run build` first) as `npm start` does, instead of the sources through tsx. */
+  readonly bundled?: boolean
 }
 
-const start = (env: Record<string, string>, { name = "balancer", nodeOptions }: BalancerOptions) =>
-  startChild(name, entry, { ...defaults, ...env }, nodeOptions === undefined ? {} : { nodeOptions })
+const start = (env: Record<string, string>, { name = "balancer", nodeOptions, bundled }: BalancerOptions) =>
+  bundled === true
+    ? startProgram(name, process.execPath, [...(nodeOptions ?? []), bundle], {
+        ...defaults,
+        ...BUNDLE_ENV,
+        ...env,
+      })
+    : startChild(name, entry, { ...defaults, ...env }, nodeOptions === undefined ? {} : { nodeOptions })
 
 /** Starts the balancer with `env` and waits until it listens. */
 export const spawnBalancer = async (

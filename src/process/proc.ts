@@ -1,6 +1,6 @@
 /** What a process has used, read from Linux's /proc: CPU time and resident memory. */
 import { execFileSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 
 const clockTicksPerSecond = (() => {
@@ -26,6 +26,27 @@ export const cpuTimeMs = (pid: number | undefined): number | undefined => {
   } catch {
     return undefined
   }
+}
+
+/** The processes `pid` started and that still run (Linux lists each thread's children apart). */
+const childrenOf = (pid: number): ReadonlyArray<number> => {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, "utf8")
+        .split(" ")
+        .filter((text) => text !== "")
+        .map(Number),
+    )
+  } catch {
+    return []
+  }
+}
+
+/** CPU time of `pid` and every process below it: a balancer with LB_WORKERS > 1 is its workers. */
+export const treeCpuTimeMs = (pid: number | undefined): number | undefined => {
+  const own = cpuTimeMs(pid)
+  if (pid === undefined || own === undefined) return own
+  return childrenOf(pid).reduce((sum, child) => sum + (treeCpuTimeMs(child) ?? 0), own)
 }
 
 /** The resident set size of process `pid`, in bytes. */

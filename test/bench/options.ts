@@ -15,6 +15,8 @@ export interface Options {
   readonly lbEnv: Record<string, string>
   /** Also measure what each limit costs, set but never reached (limits.ts). */
   readonly limits: boolean
+  /** `LB_WORKERS` values: each algorithm's balancer runs once with each. */
+  readonly workers: ReadonlyArray<number>
 }
 
 const USAGE = `usage: npm run bench:proxy -- [options]
@@ -26,6 +28,8 @@ const USAGE = `usage: npm run bench:proxy -- [options]
   --algorithms A,B  balancers to measure (default: every algorithm; none: only the other targets)
   --picks N         timed picks per routing case (BENCH_PICKS, default 20000)
   --lb-env K=V      extra environment for the balancers (repeatable), e.g. LOG_EVERY_N_REQUESTS=0
+  --workers N,M     LB_WORKERS of the balancers: each algorithm once per value (default 1); a
+                    balancer with N > 1 is named "<algorithm> ×N"
   --limits          also two balancers with routes that each set one limit, never reached (a cap, a
                     rate limit in memory, one in Redis: starts Debian's redis-server), each compared
                     with a plain route of the same process`
@@ -49,6 +53,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined =
       algorithms: { type: "string" },
       "lb-env": { type: "string", multiple: true },
       limits: { type: "boolean" },
+      workers: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   })
@@ -67,6 +72,10 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined =
     lbEnv[pair.slice(0, eq)] = pair.slice(eq + 1)
   }
   const limits = values.limits ?? false
+  const workers = (values.workers ?? "1").split(",").map((text) => Number(text.trim()))
+  if (workers.some((count) => !Number.isInteger(count) || count < 1)) {
+    throw new Error(`--workers takes whole numbers ≥ 1, not ${values.workers}\n${USAGE}`)
+  }
   const given = values.algorithms ?? ALGORITHMS.join(",")
   const algorithms = given === "none" ? [] : given.split(",").map((name) => name.trim())
   const unknown = algorithms.filter((name) => !(ALGORITHMS as ReadonlyArray<string>).includes(name))
@@ -81,5 +90,6 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined =
     picks: Math.floor(number("picks", values.picks, "20000", 100)),
     lbEnv,
     limits,
+    workers,
   }
 }

@@ -32,6 +32,7 @@ const main = async () => {
     let stopLimits: (() => Promise<void>) | undefined
     const targets = await startTargets(
       options.algorithms,
+      options.workers,
       options.lbEnv,
       options.limits
         ? async (origins) => {

@@ -1,6 +1,7 @@
 /** The real balancer in the test's own process, from `BalancerLayer`: fast, for most integration tests. */
 import { NodeHttpClient } from "@effect/platform-node"
 import { ConfigProvider, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { layer as singlePeers } from "../../layers/peers/single.ts"
 import { BalancerLayer } from "../../src/Balancer.ts"
 import { LbConfig } from "../../src/Config.ts"
 // biome-ignore lint/suspicious/noShadowRestrictedNames: the balancer's service is named Proxy
@@ -22,7 +23,8 @@ export interface Balancer {
 export const startBalancer = async (env: Record<string, string>): Promise<Balancer> => {
   const config = ConfigProvider.fromMap(new Map(Object.entries({ ...baseEnv, ...env })))
   const layer = BalancerLayer.pipe(
-    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provide(singlePeers),
+    Layer.provide(NodeHttpClient.layer),
     Layer.provide(LbConfig.layer),
     Layer.provide(Layer.setConfigProvider(config)),
     // Its logs would bury the test report; LB_TEST_LOGS=1 shows them when debugging.
