@@ -15,6 +15,7 @@ import {
   nonNegativeInteger,
   nonNegativeNumber,
   oneOf,
+  optionalPort,
   optionalText,
   parsedBy,
   percent,
@@ -46,6 +47,11 @@ import { workerCount } from "./workers/worker-count.ts"
 export interface LbConfigShape {
   readonly listenHost: string
   readonly listenPort: number
+  /** With both set, the port speaks TLS (ALPN h2 and http/1.1); empty: plain HTTP/1.1. */
+  readonly tlsCertFile: string
+  readonly tlsKeyFile: string
+  /** A plain HTTP port that answers every request with a redirect to HTTPS; undefined: none. */
+  readonly httpRedirectPort: number | undefined
   readonly algorithm: Algorithm
   readonly targetService: string
   /** The route whose services read this configuration: `default` for the balancer's own. */
@@ -212,6 +218,9 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
   const config: LbConfigShape = {
     listenHost: yield* variable("LB_HOST", nonEmptyText, "0.0.0.0"),
     listenPort: yield* variable("LB_PORT", port, "8081"),
+    tlsCertFile: yield* variable("TLS_CERT_FILE", optionalText, ""),
+    tlsKeyFile: yield* variable("TLS_KEY_FILE", optionalText, ""),
+    httpRedirectPort: (yield* variable("HTTP_REDIRECT_PORT", optionalPort, "")) ?? undefined,
     algorithm: yield* variable("LB_ALGORITHM", oneOf(Algorithm), "lease"),
     targetService: yield* variable("TARGET_SERVICE", nonEmptyText, "web-stress"),
     routeName: DEFAULT_ROUTE,
@@ -285,6 +294,22 @@ const load: Effect.Effect<LbConfigShape, ConfigInvalid> = Effect.gen(function* (
     rateLimitRedisUrl: yield* variable("RATE_LIMIT_REDIS_URL", redisUrl, ""),
     rateLimitRedisTimeoutMs: yield* variable("RATE_LIMIT_REDIS_TIMEOUT", seconds, "0.05"),
     rateLimitOnRedisError: yield* variable("RATE_LIMIT_ON_REDIS_ERROR", oneOf(RedisErrorPolicy), "allow"),
+  }
+  if ((config.tlsCertFile === "") !== (config.tlsKeyFile === "")) {
+    const [given, missing] =
+      config.tlsCertFile === "" ? ["TLS_KEY_FILE", "TLS_CERT_FILE"] : ["TLS_CERT_FILE", "TLS_KEY_FILE"]
+    return yield* new ConfigInvalid({
+      variable: missing,
+      value: "",
+      expected: `a file, as ${given} is set: TLS needs the certificate and its key`,
+    })
+  }
+  if (config.httpRedirectPort !== undefined && config.tlsCertFile === "") {
+    return yield* new ConfigInvalid({
+      variable: "HTTP_REDIRECT_PORT",
+      value: String(config.httpRedirectPort),
+      expected: "no value without TLS_CERT_FILE and TLS_KEY_FILE: it redirects to HTTPS",
+    })
   }
   if (config.routesFromLabels && config.routesFile !== "") {
     return yield* new ConfigInvalid({

@@ -111,6 +111,13 @@ export const parsedBy = <A>(parse: (text: string) => A | undefined, expected: st
   expected,
 })
 
+/** A TCP port, or null for nothing (unset or empty). */
+export const optionalPort: VariableType<number | null> = parsedBy((text) => {
+  if (text === "") return null
+  const n = Number(text)
+  return Number.isInteger(n) && n >= 1 && n <= 65535 ? n : undefined
+}, "a TCP port from 1 to 65535, or nothing")
+
 export const nonEmptyText: VariableType<string> = {
   schema: Schema.String.pipe(Schema.minLength(1)),
   expected: "a non-empty string",

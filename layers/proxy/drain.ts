@@ -2,7 +2,6 @@
  * Graceful shutdown of the listener: stop accepting at once, let what is in flight finish up to
  * `DRAIN_TIMEOUT`, send keep-alive clients away, then cut whatever is left.
  */
-import type { Server } from "node:http"
 import type { Duplex } from "node:stream"
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Schedule } from "effect"
 import type { LeaseStoreShape } from "../../src/LeaseStore.ts"
@@ -18,8 +17,20 @@ export interface DrainState {
   draining: boolean
 }
 
+/**
+ * What a drain needs of the listening side: node:http's server as it is, or the TLS front with its
+ * HTTP/2 sessions (tls-front.ts).
+ */
+export interface Listener {
+  /** Stops accepting at once; calls back once every connection is gone. */
+  readonly close: (callback: () => void) => void
+  /** Closes the connections with no request under way. */
+  readonly closeIdleConnections: () => void
+  readonly closeAllConnections: () => void
+}
+
 export interface DrainOptions {
-  readonly server: Server
+  readonly server: Listener
   readonly state: DrainState
   /** Upgraded connections' client sockets, which Node's server no longer tracks. */
   readonly upgraded: ReadonlySet<Duplex>

@@ -4,6 +4,7 @@
  * chunk by chunk with backpressure both ways and nothing is buffered.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
+import type { Http2ServerRequest } from "node:http2"
 import type { Readable } from "node:stream"
 import type { Dispatcher, Pool } from "undici"
 import type { AffinityShape } from "../../src/Affinity.ts"
@@ -21,19 +22,29 @@ import { UNSENDABLE, upstreamFailureOf } from "./upstream-errors.ts"
 
 export interface ForwardContext {
   readonly routes: RouteTableShape
+  /** What the client spoke to the balancer, for `X-Forwarded-Proto`. */
+  readonly scheme: "http" | "https"
   readonly upstreamOf: (endpoint: Endpoint) => Pool
   /** 0: any size. */
   readonly maxRequestBodyBytes: number
   readonly forwardLoadReports: boolean
 }
 
+const endedWithHeaders = (req: IncomingMessage) =>
+  (req as unknown as Http2ServerRequest).stream.endAfterHeaders
+
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 
 export const forward = (context: ForwardContext, req: IncomingMessage, res: ServerResponse): void => {
-  const { headers, hasBody } = forwardRequestHeaders(
+  const forwarded = forwardRequestHeaders(
     req.rawHeaders,
     clientAddressOf(req.socket.remoteAddress),
+    context.scheme,
   )
+  const { headers } = forwarded
+  // HTTP/2 has no Transfer-Encoding: a body of unknown length is there unless the stream ended
+  // with its headers.
+  const hasBody = forwarded.hasBody || (req.httpVersionMajor === 2 && !endedWithHeaders(req))
   const cluster = context.routes.match(req)
   if (cluster === undefined) {
     context.routes.recordNoRoute()
@@ -200,7 +211,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     const cookie = affinity.setCookie(key, this.attempt.endpoint)
     if (cookie !== undefined) headers.push("set-cookie", cookie)
     if (rateLimitHeaders !== undefined) headers.push(...rateLimitHeaders)
-    this.request.res.writeHead(statusCode, statusMessage ?? "", headers)
+    const { req, res } = this.request
+    // HTTP/2 has no reason phrase (Node warns when given one).
+    if (req.httpVersionMajor === 2) res.writeHead(statusCode, headers)
+    else res.writeHead(statusCode, statusMessage ?? "", headers)
     // Node sends stored headers with the first body write. Usually that chunk arrives in the same
     // tick; a replica that answers headers first and body later (long poll, event stream) must not
     // leave the client without a status meanwhile.

@@ -18,6 +18,8 @@ const HOP_BY_HOP = new Set([
   "expect",
 ])
 
+const COLON = ":".charCodeAt(0)
+
 /**
  * Extra names listed in `Connection` are hop-by-hop too. Usually it lists only `keep-alive` or
  * `close`, which name nothing to drop: that common case returns undefined without allocating.
@@ -43,11 +45,13 @@ export interface ForwardedRequestHeaders {
 export const forwardRequestHeaders = (
   raw: ReadonlyArray<string>,
   clientAddress: string,
+  scheme: "http" | "https" = "http",
 ): ForwardedRequestHeaders => {
   const headers: Array<string> = []
   let hasBody = false
   let forwardedFor: string | undefined
   let host: string | undefined
+  let authority = false
   let hasProto = false
   let hasForwardedHost = false
   let listed: Set<string> | undefined
@@ -62,6 +66,17 @@ export const forwardRequestHeaders = (
     if (lower === "transfer-encoding") hasBody = true
     else if (lower === "content-length") hasBody ||= value.trim() !== "0"
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue
+    if (lower.charCodeAt(0) === COLON) {
+      // HTTP/2's pseudo-headers: the method and path travel apart; the authority is the Host, and
+      // comes first, so a Host sent beside it (equal to it, RFC 9113 §8.3.1) is not sent twice.
+      if (lower === ":authority" && host === undefined) {
+        host = value
+        authority = true
+        headers.push("host", value)
+      }
+      continue
+    }
+    if (authority && lower === "host") continue
     if (lower === "x-forwarded-for") {
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`
       continue
@@ -75,7 +90,7 @@ export const forwardRequestHeaders = (
     "x-forwarded-for",
     forwardedFor === undefined ? clientAddress : `${forwardedFor}, ${clientAddress}`,
   )
-  if (!hasProto) headers.push("x-forwarded-proto", "http")
+  if (!hasProto) headers.push("x-forwarded-proto", scheme)
   if (!hasForwardedHost && host !== undefined) headers.push("x-forwarded-host", host)
   return { headers, hasBody }
 }

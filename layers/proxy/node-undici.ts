@@ -4,8 +4,8 @@
  * docs/ARCHITECTURE.md, "Why the data plane is callback code"), so per-request work here is plain
  * callback code over state owned by the Effect services.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import type { AddressInfo, Server as NetServer } from "node:net"
 import type { Duplex } from "node:stream"
 import { Data, Effect, Layer } from "effect"
 import type { Pool } from "undici"
@@ -19,6 +19,8 @@ import { Proxy } from "../../src/Proxy.ts"
 import { RouteTable } from "../../src/RouteTable.ts"
 import { type DrainState, drain } from "./drain.ts"
 import { type ForwardContext, forward } from "./forward.ts"
+import { createRedirectServer } from "./redirect.ts"
+import { makeTlsFront } from "./tls-front.ts"
 import { type UpgradeContext, upgrade } from "./upgrade.ts"
 
 /** The listener could not be opened (port taken, address not local, ...). */
@@ -31,7 +33,7 @@ export class ListenFailed extends Data.TaggedError("ListenFailed")<{
   }
 }
 
-const listen = (server: Server, host: string, port: number) =>
+const listen = (server: NetServer, host: string, port: number) =>
   Effect.async<AddressInfo, ListenFailed>((resume) => {
     const onError = (error: Error) =>
       resume(Effect.fail(new ListenFailed({ address: `${host}:${port}`, reason: error.message })))
@@ -90,6 +92,7 @@ export const layer = Layer.scoped(
 
     const context: ForwardContext = {
       routes,
+      scheme: config.tlsCertFile === "" ? "http" : "https",
       upstreamOf,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       forwardLoadReports: config.forwardLoadReports,
@@ -99,6 +102,7 @@ export const layer = Layer.scoped(
     const upgraded = new Set<Duplex>()
     const upgradeContext: UpgradeContext = {
       routes,
+      scheme: context.scheme,
       connectTimeoutMs: config.upstreamConnectTimeoutMs,
       responseTimeoutMs: config.upstreamResponseTimeoutMs,
       leaseDurationMs: config.leaseDurationMs,
@@ -108,8 +112,9 @@ export const layer = Layer.scoped(
     }
 
     const handle = (req: IncomingMessage, res: ServerResponse) => {
-      // The one check a drain costs per request: keep-alive clients are told to go away.
-      if (drainState.draining) res.setHeader("connection", "close")
+      // The one check a drain costs per request: keep-alive clients are told to go away (an HTTP/2
+      // client learns it from the GOAWAY the drain sends).
+      if (drainState.draining && req.httpVersionMajor === 1) res.setHeader("connection", "close")
       const url = req.url ?? "/"
       const query = url.indexOf("?")
       if (admin.handle(req, res, query === -1 ? url : url.slice(0, query))) return
@@ -142,13 +147,37 @@ export const layer = Layer.scoped(
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       upgrade(upgradeContext, req, socket, head),
     )
+    const front =
+      config.tlsCertFile === ""
+        ? { server, listener: server }
+        : yield* makeTlsFront({
+            files: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
+            http1: server,
+            handle,
+            handshakeTimeoutMs: headerTimeoutMs,
+          })
     // Released before the pools above (finalizers run in reverse): in-flight requests still need them.
-    const address = yield* Effect.acquireRelease(listen(server, config.listenHost, config.listenPort), () =>
-      drain({ server, state: drainState, upgraded, leases, timeoutMs: config.drainTimeoutMs }),
+    const address = yield* Effect.acquireRelease(
+      listen(front.server, config.listenHost, config.listenPort),
+      () =>
+        drain({
+          server: front.listener,
+          state: drainState,
+          upgraded,
+          leases,
+          timeoutMs: config.drainTimeoutMs,
+        }),
     )
+    if (config.httpRedirectPort !== undefined) {
+      const redirects = createRedirectServer(address.port)
+      yield* Effect.acquireRelease(listen(redirects, config.listenHost, config.httpRedirectPort), () =>
+        Effect.sync(() => redirects.close()),
+      )
+    }
     yield* Effect.logInfo("load balancer listening").pipe(
       Effect.annotateLogs({
         address: `${address.address}:${address.port}`,
+        scheme: context.scheme,
         routes: routes
           .clusters()
           .map(({ route, algorithm }) => `${route.name}(${algorithm})`)

@@ -16,6 +16,8 @@ import { upstreamFailureOf } from "./upstream-errors.ts"
 
 export interface UpgradeContext {
   readonly routes: RouteTableShape
+  /** What the client spoke to the balancer, for `X-Forwarded-Proto`. */
+  readonly scheme: "http" | "https"
   readonly connectTimeoutMs: number
   /** How long the replica may take to answer the handshake once connected. */
   readonly responseTimeoutMs: number
@@ -166,7 +168,11 @@ class Tunnel {
     private readonly head: Buffer,
     private readonly attempt: Attempt,
   ) {
-    const { headers } = forwardRequestHeaders(req.rawHeaders, clientAddressOf(req.socket.remoteAddress))
+    const { headers } = forwardRequestHeaders(
+      req.rawHeaders,
+      clientAddressOf(req.socket.remoteAddress),
+      context.scheme,
+    )
     // Hop-by-hop as they are, these two are what the upgrade asks the replica for.
     headers.push("connection", "upgrade", "upgrade", req.headers.upgrade ?? "")
     const origin = new URL(attempt.endpoint.replica.origin)

@@ -41,7 +41,8 @@ export const requestFacts = (
   const target = url ?? "/"
   const query = target.indexOf("?")
   return {
-    host: normalizeHost(headers.host),
+    // An HTTP/2 request names its host in `:authority`, which it may send instead of Host.
+    host: normalizeHost(headers.host ?? (headers[":authority"] as string | undefined)),
     path: query === -1 ? target : target.slice(0, query),
     method: method ?? "GET",
     headers,

@@ -2,12 +2,15 @@
  * `npm run bench:peers`: SwarmGuard beside NGINX and HAProxy, in front of the same three loopback
  * replicas, measured in one run: each target in turn within a round, rounds repeated, medians kept.
  * SwarmGuard runs as `npm start` and the images run it (the bundle), with one worker and with
- * several. NGINX is `least_conn` with one worker process; HAProxy `leastconn` with its default
- * threads (one per CPU); both with the configuration the comparison uses (deploy/compare/references.ts).
- * The raw undici proxy is the yardstick every ratio is taken against.
+ * several, and its first algorithm again over TLS (HTTP/1.1 with keep-alive). NGINX is `least_conn`
+ * with one worker process; HAProxy `leastconn` with its default threads (one per CPU); both
+ * configured as the comparison configures them (deploy/compare/references.ts). The raw undici proxy
+ * is the yardstick every ratio is taken against.
  */
 import { spawnSync } from "node:child_process"
-import { availableParallelism, loadavg } from "node:os"
+import { mkdtempSync, rmSync } from "node:fs"
+import { availableParallelism, loadavg, tmpdir } from "node:os"
+import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { startReferences } from "../../deploy/compare/references.ts"
 import { ALGORITHMS, type Algorithm } from "../../src/domain/Algorithm.ts"
@@ -24,6 +27,32 @@ const USAGE = `usage: npm run bench:peers -- [options]
 
 /** The references' load-aware policy an operator would pick first; their random-two variants are in the comparison. */
 const PEERS = new Set(["nginx least_conn", "haproxy leastconn"])
+
+/** A certificate and key made with openssl for this run, in a folder removed at exit. */
+const selfSignedPair = () => {
+  const dir = mkdtempSync(join(tmpdir(), "swarmguard-peers-tls-"))
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }))
+  const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")]
+  const made = spawnSync("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=127.0.0.1",
+  ])
+  if (made.status !== 0) throw new Error(`openssl could not make a certificate: ${made.stderr}`)
+  return { env: { TLS_CERT_FILE: cert, TLS_KEY_FILE: key } }
+}
 
 const listOf = (text: string) => text.split(",").map((item) => item.trim())
 
@@ -58,10 +87,19 @@ const main = async () => {
   const peers: Array<Target> = references
     .filter(({ name }) => PEERS.has(name))
     .map(({ name, origin, pid }) => ({ name, url: `${origin}/`, balancer: false, pid }))
+  // The first algorithm again over TLS (HTTP/1.1 with keep-alive: autocannon offers no ALPN).
+  const tls = selfSignedPair()
   const [raw, ...balancers] = await Promise.all([
     startYardstick("raw", "./raw-proxy.ts", origins),
     ...algorithms.flatMap((algorithm) =>
       workers.map((count) => startBalancer(algorithm as Algorithm, count, origins, {}, { bundled: true })),
+    ),
+    ...workers.map((count) =>
+      startBalancer(algorithms[0] as Algorithm, count, origins, tls.env, {
+        bundled: true,
+        suffix: " TLS",
+        scheme: "https",
+      }),
     ),
   ])
   await runHttp([raw!, ...peers, ...balancers], rounds!, {

@@ -19,15 +19,24 @@ export interface Target {
 
 const entry = (file: string) => fileURLToPath(new URL(file, import.meta.url))
 
+interface StartOptions {
+  /** The bundle `npm start` runs, rather than the sources through tsx. */
+  readonly bundled?: boolean
+  /** After the name: `lease ×2 TLS`. */
+  readonly suffix?: string
+  /** `https` when the environment gives it TLS_CERT_FILE and TLS_KEY_FILE. */
+  readonly scheme?: "http" | "https"
+}
+
 /** A balancer with `algorithm` and `workers` processes, named `lease` or `lease ×2`. */
 export const startBalancer = async (
   algorithm: Algorithm,
   workers: number,
   origins: ReadonlyArray<string>,
   extraEnv: Record<string, string>,
-  { bundled = false, prefix = "" }: { readonly bundled?: boolean; readonly prefix?: string } = {},
+  { bundled = false, suffix = "", scheme = "http" }: StartOptions = {},
 ): Promise<Target> => {
-  const name = `${prefix}${workers === 1 ? algorithm : `${algorithm} ×${workers}`}`
+  const name = `${workers === 1 ? algorithm : `${algorithm} ×${workers}`}${suffix}`
   const child = await spawnBalancer(
     { REPLICAS: origins.join(","), LB_ALGORITHM: algorithm, LB_WORKERS: String(workers), ...extraEnv },
     { name: `balancer (${name})`, readyTimeoutMs: READY_TIMEOUT_MS, bundled },
@@ -37,7 +46,7 @@ export const startBalancer = async (
     const last = new RegExp(`message="load balancer listening".*\\bworker=${workers}\\b`)
     await untilLogged(child, last, `start its ${workers} workers`, READY_TIMEOUT_MS)
   }
-  const url = `${child.url}/`
+  const url = `${scheme}://127.0.0.1:${child.port}/`
   await untilAnswers(child, url, READY_TIMEOUT_MS)
   return { name, url, balancer: true, pid: child.pid }
 }

@@ -4,10 +4,13 @@
  * nothing of any other origin; a screenshot is kept in reports/browser/dashboard.png.
  */
 
-import { mkdirSync } from "node:fs"
-import { dirname } from "node:path"
+import { execFile, execFileSync } from "node:child_process"
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest"
 import { dashboardPage } from "../../layers/admin/dashboard.ts"
@@ -24,6 +27,7 @@ import { waitFor } from "../support/wait.ts"
 /** A replica's own load report, as the fake replicas send it back on `/load-report?value=`. */
 const LOAD_REPORT = "TEXT cpu_utilization=0.42, named_metrics.rif=3"
 
+const run = promisify(execFile)
 const screenshot = fileURLToPath(new URL("../../reports/browser/dashboard.png", import.meta.url))
 const INSTALL_MS = 300_000
 
@@ -287,5 +291,68 @@ routes:
     await page.selectOption("#route", "web")
     expect(await rowRoutes()).toEqual(["web", "web"])
     expect(await page.textContent("#total-requests")).toBe("7")
+  })
+
+  it("loads over HTTPS with HTTP/2, and polls its views on that connection", async () => {
+    const set = await startReplicas(2)
+    onTestFinished(() => set.stopAll())
+    const dir = mkdtempSync(join(tmpdir(), "swarmguard-dashboard-tls-"))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+    const [certFile, keyFile] = [join(dir, "cert.pem"), join(dir, "key.pem")]
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        keyFile,
+        "-out",
+        certFile,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+      ],
+      { stdio: "ignore" },
+    )
+    const lb = await startBalancer({
+      REPLICAS: set.replicas.map(({ origin }) => origin).join(","),
+      TLS_CERT_FILE: certFile,
+      TLS_KEY_FILE: keyFile,
+    })
+    onTestFinished(() => lb.close())
+    const origin = `https://127.0.0.1:${lb.port}`
+    // Four proxied requests on one HTTP/2 connection, from the real curl (not synchronously: the
+    // balancer runs in this process).
+    await run("curl", ["-sk", "--http2", "-o", "/dev/null", ...Array(4).fill(`${origin}/x`)])
+
+    // The certificate is self-signed: the browser is told to accept it, as a user would once.
+    const context = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      viewport: { width: 1280, height: 400 },
+    })
+    onTestFinished(() => context.close())
+    const page = await context.newPage()
+    const answered: Array<string> = []
+    page.on("response", (response) => {
+      if (new URL(response.url()).origin === origin) answered.push(response.url())
+    })
+    const response = await page.goto(`${origin}/_lb/dashboard`)
+    expect(response?.status()).toBe(200)
+    expect((await response?.securityDetails())?.protocol).toMatch(/^TLS 1\.[23]$/)
+    await page.waitForSelector("#status[data-state=live]", { timeout: 15_000 })
+    expect(await page.textContent("#total-requests")).toBe("4")
+    // The page and its polls went over HTTP/2, as ALPN chose.
+    // A string: the page's own globals, which this file's types (Node's) do not describe.
+    const nextHop = await page.evaluate(`performance.getEntriesByType("navigation")[0].nextHopProtocol`)
+    expect(nextHop).toBe("h2")
+    expect(answered.length).toBeGreaterThan(1)
   })
 })
