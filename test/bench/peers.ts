@@ -14,6 +14,7 @@ import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { startReferences } from "../../deploy/compare/references.ts"
 import { ALGORITHMS, type Algorithm } from "../../src/domain/Algorithm.ts"
+import { makeSelfSigned } from "../../src/process/certificates.ts"
 import { stopAll, stopChildrenOnExit } from "../../src/process/children.ts"
 import { runHttp } from "./http.ts"
 import { startBackends, startBalancer, startYardstick, type Target } from "./targets.ts"
@@ -28,30 +29,12 @@ const USAGE = `usage: npm run bench:peers -- [options]
 /** The references' load-aware policy an operator would pick first; their random-two variants are in the comparison. */
 const PEERS = new Set(["nginx least_conn", "haproxy leastconn"])
 
-/** A certificate and key made with openssl for this run, in a folder removed at exit. */
-const selfSignedPair = () => {
+/** A certificate and key for this run, in a folder removed at exit. */
+const selfSignedPair = async () => {
   const dir = mkdtempSync(join(tmpdir(), "swarmguard-peers-tls-"))
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }))
-  const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")]
-  const made = spawnSync("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=127.0.0.1",
-  ])
-  if (made.status !== 0) throw new Error(`openssl could not make a certificate: ${made.stderr}`)
-  return { env: { TLS_CERT_FILE: cert, TLS_KEY_FILE: key } }
+  const { certFile, keyFile } = await makeSelfSigned(dir)
+  return { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile }
 }
 
 const listOf = (text: string) => text.split(",").map((item) => item.trim())
@@ -88,14 +71,14 @@ const main = async () => {
     .filter(({ name }) => PEERS.has(name))
     .map(({ name, origin, pid }) => ({ name, url: `${origin}/`, balancer: false, pid }))
   // The first algorithm again over TLS (HTTP/1.1 with keep-alive: autocannon offers no ALPN).
-  const tls = selfSignedPair()
+  const tls = await selfSignedPair()
   const [raw, ...balancers] = await Promise.all([
     startYardstick("raw", "./raw-proxy.ts", origins),
     ...algorithms.flatMap((algorithm) =>
       workers.map((count) => startBalancer(algorithm as Algorithm, count, origins, {}, { bundled: true })),
     ),
     ...workers.map((count) =>
-      startBalancer(algorithms[0] as Algorithm, count, origins, tls.env, {
+      startBalancer(algorithms[0] as Algorithm, count, origins, tls, {
         bundled: true,
         suffix: " TLS",
         scheme: "https",

@@ -4,7 +4,7 @@
  * nothing of any other origin; a screenshot is kept in reports/browser/dashboard.png.
  */
 
-import { execFile, execFileSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -14,6 +14,7 @@ import { promisify } from "node:util"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest"
 import { dashboardPage } from "../../layers/admin/dashboard.ts"
+import { makeSelfSigned } from "../../src/process/certificates.ts"
 import { NETWORK, SERVICE, startAgent } from "../support/agent.ts"
 import { startBalancer } from "../support/balancer.ts"
 import { useCluster } from "../support/cluster.ts"
@@ -298,30 +299,7 @@ routes:
     onTestFinished(() => set.stopAll())
     const dir = mkdtempSync(join(tmpdir(), "swarmguard-dashboard-tls-"))
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
-    const [certFile, keyFile] = [join(dir, "cert.pem"), join(dir, "key.pem")]
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        keyFile,
-        "-out",
-        certFile,
-        "-days",
-        "2",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-      ],
-      { stdio: "ignore" },
-    )
+    const { certFile, keyFile } = await makeSelfSigned(dir)
     const lb = await startBalancer({
       REPLICAS: set.replicas.map(({ origin }) => origin).join(","),
       TLS_CERT_FILE: certFile,

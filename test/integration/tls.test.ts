@@ -19,6 +19,7 @@ import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "n
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest"
 import { type BalancerProcess, runBalancerToExit, spawnBalancer } from "../../src/process/balancer.ts"
+import { makeSelfSigned } from "../../src/process/certificates.ts"
 import { freePorts } from "../../src/process/ports.ts"
 import { type Balancer, startBalancer } from "../support/balancer.ts"
 import { ensureDebianPackage } from "../support/debian.ts"
@@ -43,33 +44,9 @@ interface Pair {
 /** Debian's openssl and curl (with nghttp2), installed by the first beforeAll when missing. */
 const tools = { openssl: "openssl", curl: "curl" }
 
-/** A self-signed P-256 certificate for localhost and 127.0.0.1, with common name `cn`, and its key. */
+/** A self-signed certificate for localhost and 127.0.0.1, with common name `cn`, and its key. */
 const makePair = async (dir: string, name: string, cn: string): Promise<Pair> => {
-  const certFile = join(dir, `${name}.cert.pem`)
-  const keyFile = join(dir, `${name}.key.pem`)
-  await run(
-    tools.openssl,
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${cn}`,
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    ],
-    { timeout: 10_000 },
-  )
+  const { certFile, keyFile } = await makeSelfSigned(dir, { name, commonName: cn, openssl: tools.openssl })
   const cert = await readFile(certFile)
   return { certFile, keyFile, cert, fingerprint: new X509Certificate(cert).fingerprint256 }
 }
