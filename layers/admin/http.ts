@@ -105,9 +105,12 @@ export const layer = Layer.effect(
 
     const views: Record<string, () => unknown> = {
       [config.metricsPath]: () => gathered<MetricsPart>("metrics").then(mergeMetrics),
+      // One worker's health is the answer; several need the replicas every one of them finds healthy.
       "/_lb/health": () =>
-        Promise.all([gathered<ReturnType<typeof healthJson>>("health"), replicas()]).then(([health, all]) =>
-          mergeHealth(health, all.filter(({ healthy }) => healthy).length),
+        gathered<ReturnType<typeof healthJson>>("health").then(async (health) =>
+          health.length === 1
+            ? health[0]
+            : mergeHealth(health, (await replicas()).filter(({ healthy }) => healthy).length),
         ),
       "/_lb/replicas": replicas,
       "/_lb/routes": () => routesJson(routes),

@@ -36,6 +36,18 @@ interface KeyPair {
   readonly key: Buffer
 }
 
+/** Why `cert` is not a PEM certificate; undefined when it is. */
+const pemCertificateProblem = (cert: Buffer): string | undefined => {
+  // X509Certificate reads DER too, which the TLS context does not: ask for PEM by its armour.
+  if (!cert.toString("latin1").includes("-----BEGIN CERTIFICATE-----")) return "no BEGIN CERTIFICATE line"
+  try {
+    new X509Certificate(cert)
+    return undefined
+  } catch (error) {
+    return (error as Error).message
+  }
+}
+
 /** Reads the pair and checks that the key is the certificate's; the reason in one line otherwise. */
 const readPair = ({ certFile, keyFile }: TlsFiles): KeyPair | ConfigInvalid => {
   const read = (variable: string, file: string) => {
@@ -53,16 +65,12 @@ const readPair = ({ certFile, keyFile }: TlsFiles): KeyPair | ConfigInvalid => {
   if (cert instanceof ConfigInvalid) return cert
   const key = read("TLS_KEY_FILE", keyFile)
   if (key instanceof ConfigInvalid) return key
-  // X509Certificate reads DER too, which the TLS context does not: ask for PEM by its armour.
-  const notPem = !cert.toString("latin1").includes("-----BEGIN CERTIFICATE-----")
-  try {
-    if (notPem) throw new Error("no BEGIN CERTIFICATE line")
-    new X509Certificate(cert)
-  } catch (error) {
+  const certificateProblem = pemCertificateProblem(cert)
+  if (certificateProblem !== undefined) {
     return new ConfigInvalid({
       variable: "TLS_CERT_FILE",
       value: certFile,
-      expected: `a PEM certificate (${(error as Error).message})`,
+      expected: `a PEM certificate (${certificateProblem})`,
     })
   }
   try {
